@@ -1,0 +1,87 @@
+/**
+ * The contract between the DSL and an engine. A workflow body runs with an `Execution` in its
+ * context: the DSL asks it for each step's journal slot (deterministic identity, recorded result,
+ * earlier attempts) and hands it each attempt and completion to make durable. core implements the
+ * step semantics (retries, timeouts, encoding) on top of it; the runtime implements the journal.
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+
+/** What kind of journal entry a step is. Durable primitives are steps of their own kind. */
+export type StepKind = "step" | "now" | "random" | "uuid"
+
+/** One attempt of a step, as recorded in the journal. */
+export interface AttemptRecord {
+  /** 1-based. */
+  readonly attempt: number
+  readonly startedAt: number
+  readonly finishedAt: number
+  readonly outcome: "success" | "failure" | "defect"
+  /** The typed error (encoded with the step's error schema) or defect (encoded with `Failure.Defect`). */
+  readonly error?: unknown
+  /** When the step retries: the delay chosen before the next attempt. */
+  readonly delayMillis?: number | undefined
+  /** When the step gives up: why (`not-retryable`, `attempts-exhausted`, ...). */
+  readonly stopReason?: string | undefined
+}
+
+/** A step's place in the journal, as the engine hands it to the DSL. */
+export interface StepSlot {
+  /** Deterministic identity: the name numbered by occurrence (`charge`, `charge#2`). */
+  readonly stepId: string
+  readonly name: string
+  readonly kind: StepKind
+  /** Position of this step among the run's steps (0-based). */
+  readonly position: number
+  /** The journaled result (an encoded Exit) when the step already completed. */
+  readonly result: Option.Option<unknown>
+  /** Attempts that failed and were retried before a crash, oldest first. */
+  readonly attempts: ReadonlyArray<AttemptRecord>
+}
+
+/** Live progress of a run, for a watching person (the CLI) or a metrics sink. */
+export type ProgressEvent =
+  | { readonly _tag: "StepStarted"; readonly stepId: string; readonly attempt: number }
+  | { readonly _tag: "StepReplayed"; readonly stepId: string; readonly failed: boolean }
+  | {
+    readonly _tag: "StepSucceeded"
+    readonly stepId: string
+    readonly attempt: number
+    readonly durationMillis: number
+  }
+  | {
+    readonly _tag: "StepRetrying"
+    readonly stepId: string
+    readonly attempt: number
+    readonly error: unknown
+    readonly delayMillis: number
+  }
+  | {
+    readonly _tag: "StepFailed"
+    readonly stepId: string
+    readonly attempt: number
+    readonly error: unknown
+    readonly reason: string
+  }
+  | { readonly _tag: "StepWaiting"; readonly stepId: string; readonly attempt: number; readonly untilMillis: number }
+
+/** The journal of the run being executed. */
+export interface ExecutionService {
+  readonly runId: string
+  readonly workflow: string
+  /**
+   * The slot of the next step called `name`. Fails the run with NonDeterminism (as a defect the
+   * engine recognises) when the journal recorded a different step at this place.
+   */
+  readonly enter: (name: string, kind: StepKind) => Effect.Effect<StepSlot>
+  /** Durably records a failed attempt that will be retried. */
+  readonly recordAttempt: (slot: StepSlot, attempt: AttemptRecord) => Effect.Effect<void>
+  /** Durably records the step's final attempt (if it ran) and its result (an encoded Exit). */
+  readonly complete: (slot: StepSlot, attempt: AttemptRecord | undefined, result: unknown) => Effect.Effect<void>
+  /** Reports progress; never fails and never blocks the step for long. */
+  readonly progress: (event: ProgressEvent) => Effect.Effect<void>
+}
+
+/** The execution a workflow body runs in, provided by an engine. */
+export class Execution extends Context.Tag("@weft/core/Execution")<Execution, ExecutionService>() {}

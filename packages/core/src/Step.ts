@@ -1,0 +1,133 @@
+/**
+ * A step is the unit of durable work in a workflow: an Effect whose result (or typed failure) is
+ * journaled, so a resumed run returns it without running it again. Steps declare their success
+ * and error schemas, a retry policy and a per-attempt timeout.
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import type { Execution } from "./Execution.js"
+import type * as Failure from "./Failure.js"
+import * as internal from "./internal/stepRunner.js"
+import type * as Retry from "./Retry.js"
+
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("@weft/core/Step")
+export type TypeId = typeof TypeId
+
+/** What an attempt can read about itself: `runId`, `stepId`, `attempt` and a stable `idempotencyKey`. */
+export type Info = internal.StepInfo
+
+/** The service behind `Step.context`, provided to every attempt. */
+export const StepContext = internal.StepContext
+
+/**
+ * The running attempt's identity. `idempotencyKey` is the same for every attempt of this step in
+ * this run, before and after a crash: pass it to payment APIs and the like.
+ */
+export const context: Effect.Effect<Info, never, internal.StepContext> = internal.StepContext
+
+/** The tags of the errors in `E`. */
+export type TagsOf<E> = E extends { readonly _tag: infer T extends string } ? T : never
+
+/** The step's error channel: what it declares, and StepTimeout when it has a timeout. */
+export type ErrorOf<E, Timeout> = E | ([Timeout] extends [undefined] ? never : Failure.StepTimeout)
+
+/** Options shared by `Step.make` and `Step.run`. */
+export interface Options<A, AI, E, EI, Timeout extends Duration.DurationInput | undefined> {
+  /** Encodes the result into the journal. Without it, the result must be plain JSON. */
+  readonly success?: Schema.Schema<A, AI, never> | undefined
+  /** Encodes typed failures into the journal, keeping their class and fields. */
+  readonly error?: Schema.Schema<E, EI, never> | undefined
+  /** The retry policy. Default `Retry.defaultPolicy` (3 attempts, retryable errors only). */
+  readonly retry?: Retry.Policy<TagsOf<E> | "StepTimeout"> | undefined
+  /** The limit on one attempt; past it the attempt is interrupted and fails with StepTimeout. */
+  readonly timeout?: Timeout
+}
+
+/** A defined step: call it with its input to get the Effect that runs it durably. */
+export interface Step<Args extends ReadonlyArray<unknown>, A, E, R> {
+  (...args: Args): Effect.Effect<A, E, R | Execution>
+  readonly [TypeId]: TypeId
+  readonly stepName: string
+  readonly policy: Retry.Policy
+  readonly timeoutMillis: number | undefined
+}
+
+/**
+ * Defines a step once (at module load), so each call is only a journal lookup and the attempt loop.
+ *
+ * @example
+ * const charge = Step.make({
+ *   name: "charge-card",
+ *   success: Schema.Struct({ chargeId: Schema.String }),
+ *   error: Schema.Union(CardDeclined, GatewayTimeout),
+ *   retry: Retry.exponential({ base: "200 millis", attempts: 5, jitter: true }),
+ *   timeout: "10 seconds",
+ *   run: (order: Order) => Payments.charge(order)
+ * })
+ */
+export const make = <
+  Args extends ReadonlyArray<unknown>,
+  A,
+  E,
+  R,
+  AI = unknown,
+  EI = never,
+  Timeout extends Duration.DurationInput | undefined = undefined
+>(
+  options: Options<A, AI, E, EI, Timeout> & {
+    /** The step's name: unique per step, it identifies the step in the journal. */
+    readonly name: string
+    readonly run: (...args: Args) => Effect.Effect<A, E, R>
+  }
+): Step<Args, A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext>> => {
+  const problem = internal.checkName(options.name)
+  if (problem !== undefined) throw new TypeError(problem)
+  const compiled = internal.compile({
+    name: options.name,
+    kind: "step",
+    success: options.success,
+    error: options.error,
+    retry: options.retry as Retry.Policy | undefined,
+    timeout: options.timeout
+  })
+  const call = (...args: Args) => internal.run(compiled, Effect.suspend(() => options.run(...args)))
+  return Object.assign(call, {
+    [TypeId]: TypeId,
+    stepName: options.name,
+    policy: compiled.policy,
+    timeoutMillis: compiled.timeoutMillis
+  }) as never
+}
+
+/**
+ * Runs an effect as an inline step. Prefer `Step.make` for steps called often: this form compiles
+ * the step's schemas on every call.
+ *
+ * @example
+ * const total = yield* Step.run("sum", Effect.succeed(1 + 2))
+ */
+export const run = <A, E, R, AI = unknown, EI = never, Timeout extends Duration.DurationInput | undefined = undefined>(
+  name: string,
+  effect: Effect.Effect<A, E, R>,
+  options: Options<A, AI, E, EI, Timeout> = {}
+): Effect.Effect<A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext> | Execution> => {
+  const problem = internal.checkName(name)
+  if (problem !== undefined) return Effect.die(new TypeError(problem))
+  return internal.run(
+    internal.compile({
+      name,
+      kind: "step",
+      success: options.success,
+      error: options.error,
+      retry: options.retry as Retry.Policy | undefined,
+      timeout: options.timeout
+    }),
+    effect
+  ) as never
+}
+
+/** Whether a value is a step made by `Step.make`. */
+export const isStep = (u: unknown): u is Step<ReadonlyArray<unknown>, unknown, unknown, unknown> =>
+  typeof u === "function" && TypeId in u

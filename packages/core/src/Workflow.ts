@@ -1,0 +1,161 @@
+/**
+ * A workflow: a named, schema-typed Effect program made of steps, executed durably by an engine.
+ * Its error channel is exactly what it declares plus the built-in failures it can meet. Durable
+ * primitives (`now`, `random`, `uuid`) are journaled so a replay sees the values the first run saw.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
+import type { Execution } from "./Execution.js"
+import * as Failure from "./Failure.js"
+import * as internal from "./internal/stepRunner.js"
+import * as Retry from "./Retry.js"
+
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("@weft/core/Workflow")
+export type TypeId = typeof TypeId
+
+/** The built-in failures a workflow body may fail with without declaring them. */
+export type BodyBuiltIn = Failure.StepTimeout
+
+/**
+ * A workflow definition.
+ *
+ * - `In`: the decoded input, `A`: the success, `E`: the declared errors plus the built-in ones the
+ *   body can meet, `R`: the services its steps need (provided by the worker or the CLI).
+ */
+export interface Workflow<Name extends string, In, A, E, R> {
+  readonly [TypeId]: TypeId
+  readonly name: Name
+  readonly description: string | undefined
+  /** The declared version; without one, runs record a fingerprint of the definition. */
+  readonly version: string | undefined
+  readonly input: Schema.Schema<In, any>
+  readonly success: Schema.Schema<A, any>
+  /** The declared errors. */
+  readonly error: Schema.Schema.AnyNoContext
+  /** Everything the run's Cause may fail with: declared and built-in errors. */
+  readonly failure: Schema.Schema.AnyNoContext
+  readonly idempotencyKey: ((input: In) => string) | undefined
+  readonly run: (input: In) => Effect.Effect<A, E, R | Execution>
+}
+
+/** Any workflow. */
+export type Any = Workflow<string, any, any, any, any>
+
+/** The decoded input of a workflow. */
+export type Input<W> = W extends Workflow<any, infer In, any, any, any> ? In : never
+/** The success value of a workflow. */
+export type Success<W> = W extends Workflow<any, any, infer A, any, any> ? A : never
+/** What a run of the workflow can fail with: its errors and the engine's (NonDeterminism, Cancelled). */
+export type Error<W> = W extends Workflow<any, any, any, infer E, any> ? E | Failure.RunFailure : never
+/** The services a workflow's steps need. */
+export type Requirements<W> = W extends Workflow<any, any, any, any, infer R> ? R : never
+
+/**
+ * Defines a workflow.
+ *
+ * @example
+ * export const checkout = Workflow.make({
+ *   name: "checkout",
+ *   input: Order,
+ *   success: Receipt,
+ *   error: Schema.Union(CardDeclined, OutOfStock),
+ *   idempotencyKey: (order) => order.id,
+ *   run: (order) => Effect.gen(function*() { ... })
+ * })
+ */
+export const make = <
+  const Name extends string,
+  In,
+  InI,
+  A,
+  AI,
+  RunE extends E | BodyBuiltIn,
+  R,
+  E = never,
+  EI = never
+>(options: {
+  /** Unique among the workflows a worker knows; stored with each run. */
+  readonly name: Name
+  /** One line shown by `weft workflows`. */
+  readonly description?: string | undefined
+  readonly version?: string | undefined
+  readonly input: Schema.Schema<In, InI, never>
+  readonly success: Schema.Schema<A, AI, never>
+  /** The typed failures the workflow may end with. Default: none. */
+  readonly error?: Schema.Schema<E, EI, never> | undefined
+  /** A second start with the same key is the same run: nothing is duplicated. */
+  readonly idempotencyKey?: ((input: In) => string) | undefined
+  readonly run: (input: In) => Effect.Effect<A, RunE, R>
+}): Workflow<Name, In, A, E | Extract<RunE, BodyBuiltIn>, Exclude<R, Execution>> => {
+  const error: Schema.Schema.AnyNoContext = options.error ?? (Schema.Never as unknown as Schema.Schema.AnyNoContext)
+  return {
+    [TypeId]: TypeId,
+    name: options.name,
+    description: options.description,
+    version: options.version,
+    input: options.input,
+    success: options.success,
+    error,
+    failure: Schema.Union(error, Failure.BuiltIn),
+    idempotencyKey: options.idempotencyKey,
+    run: options.run as never
+  }
+}
+
+/** Whether a value is a workflow (by a global symbol, so it holds across copies of this package). */
+export const isWorkflow = (u: unknown): u is Any => typeof u === "object" && u !== null && TypeId in u
+
+const nowStep = internal.compile({
+  name: "$now",
+  kind: "now",
+  success: Schema.Number,
+  error: undefined,
+  retry: Retry.none,
+  timeout: undefined
+})
+const randomStep = internal.compile({
+  name: "$random",
+  kind: "random",
+  success: Schema.Number,
+  error: undefined,
+  retry: Retry.none,
+  timeout: undefined
+})
+const uuidStep = internal.compile({
+  name: "$uuid",
+  kind: "uuid",
+  success: Schema.String,
+  error: undefined,
+  retry: Retry.none,
+  timeout: undefined
+})
+
+/** The current time in milliseconds, journaled: a replay returns the time the first run saw. */
+export const now: Effect.Effect<number, never, Execution> = internal.run(nowStep, Clock.currentTimeMillis) as never
+
+/** A random number in [0, 1), journaled. */
+export const random: Effect.Effect<number, never, Execution> = internal.run(randomStep, Random.next) as never
+
+const hex = (n: number) => n.toString(16).padStart(2, "0")
+
+/** A random (version 4) UUID, journaled. */
+export const uuid: Effect.Effect<string, never, Execution> = internal.run(
+  uuidStep,
+  Effect.gen(function*() {
+    const bytes: Array<number> = []
+    for (let i = 0; i < 16; i++) bytes.push(yield* Random.nextIntBetween(0, 256))
+    bytes[6] = (bytes[6] & 0x0f) | 0x40
+    bytes[8] = (bytes[8] & 0x3f) | 0x80
+    const h = bytes.map(hex).join("")
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+  })
+) as never
+
+/**
+ * A fingerprint of a workflow's definition, recorded with each run that declares no version, so a
+ * changed definition is visible in history.
+ */
+export const versionOf = (workflow: Any): string => workflow.version ?? "unversioned"

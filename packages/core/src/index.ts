@@ -1,0 +1,18 @@
+/**
+ * @weft/core: the workflow DSL. Pure definitions and step semantics; no I/O.
+ */
+
+/** The contract between the DSL and an engine: a run's journal as steps see it. */
+export * as Execution from "./Execution.js"
+
+/** The built-in failures (StepTimeout, InputInvalid, NonDeterminism, Cancelled) and the Defect schema. */
+export * as Failure from "./Failure.js"
+
+/** Retry policies as data, with one interpreter. */
+export * as Retry from "./Retry.js"
+
+/** Durable steps: `Step.make`, `Step.run`, `Step.context`. */
+export * as Step from "./Step.js"
+
+/** Workflows and the durable primitives `now`, `random`, `uuid`. */
+export * as Workflow from "./Workflow.js"

@@ -1,0 +1,300 @@
+/**
+ * The semantics of one step, independent of storage: look up the journal, replay a recorded
+ * result, or run attempts under the retry policy and timeout, recording each one.
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
+import type { AttemptRecord, StepKind } from "../Execution.js"
+import { Execution } from "../Execution.js"
+import * as Failure from "../Failure.js"
+import * as Retry from "../Retry.js"
+
+/** What a step gives to its attempts through `Step.context`. */
+export interface StepInfo {
+  readonly runId: string
+  readonly workflow: string
+  readonly stepId: string
+  readonly attempt: number
+  /** Stable across attempts and crashes of the same run: pass it to external APIs. */
+  readonly idempotencyKey: string
+}
+
+export class StepContext extends Context.Tag("@weft/core/StepContext")<StepContext, StepInfo>() {}
+
+/**
+ * A JSON value, stored as is: the success schema of a step that declares none. Encoding checks
+ * the value really is JSON, so a Date or a class instance fails loudly instead of coming back
+ * from the journal as something else.
+ */
+export const Json: Schema.Schema<unknown> = Schema.transformOrFail(Schema.Unknown, Schema.Unknown, {
+  strict: true,
+  decode: (value) => Either.right(value),
+  encode: (value, _, ast) => {
+    const problem = findNonJson(value, "")
+    return problem === undefined
+      ? Either.right(value)
+      : Either.left(
+        new ParseResult.Type(ast, value, `${problem}: declare a success schema for values that are not plain JSON`)
+      )
+  }
+}).annotations({ identifier: "Json" })
+
+const findNonJson = (value: unknown, path: string): string | undefined => {
+  if (value === null || value === undefined || typeof value === "string" || typeof value === "boolean") return
+  if (typeof value === "number") return Number.isFinite(value) ? undefined : `${path || "value"} is ${value}`
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const p = findNonJson(value[i], `${path}[${i}]`)
+      if (p !== undefined) return p
+    }
+    return
+  }
+  if (typeof value === "object") {
+    const proto = Object.getPrototypeOf(value)
+    if (proto !== Object.prototype && proto !== null) {
+      return `${path || "value"} is a ${proto?.constructor?.name ?? "non-plain object"}`
+    }
+    for (const [k, v] of Object.entries(value)) {
+      const p = findNonJson(v, path === "" ? k : `${path}.${k}`)
+      if (p !== undefined) return p
+    }
+    return
+  }
+  return `${path || "value"} is a ${typeof value}`
+}
+
+/** A step, compiled once when it is defined: per call there is only a lookup and the attempt loop. */
+export interface CompiledStep {
+  readonly name: string
+  readonly kind: StepKind
+  readonly policy: Retry.Policy
+  readonly timeoutMillis: number | undefined
+  readonly encodeExit: (exit: Exit.Exit<unknown, unknown>) => Either.Either<unknown, unknown>
+  readonly decodeExit: (encoded: unknown) => Either.Either<Exit.Exit<unknown, unknown>, unknown>
+  readonly encodeError: (error: unknown) => Either.Either<unknown, unknown>
+}
+
+export const compile = (options: {
+  readonly name: string
+  readonly kind: StepKind
+  readonly success: Schema.Schema.AnyNoContext | undefined
+  readonly error: Schema.Schema.AnyNoContext | undefined
+  readonly retry: Retry.Policy | undefined
+  readonly timeout: Duration.DurationInput | undefined
+}): CompiledStep => {
+  const errorSchema: Schema.Schema.AnyNoContext = options.error === undefined
+    ? Failure.StepTimeout
+    : Schema.Union(options.error, Failure.StepTimeout)
+  const exitSchema = Schema.Exit({
+    success: options.success ?? Json,
+    failure: errorSchema,
+    defect: Failure.Defect
+  })
+  return {
+    name: options.name,
+    kind: options.kind,
+    policy: options.retry ?? Retry.defaultPolicy,
+    timeoutMillis: options.timeout === undefined ? undefined : Duration.toMillis(Duration.decode(options.timeout)),
+    encodeExit: Schema.encodeEither(exitSchema) as CompiledStep["encodeExit"],
+    decodeExit: Schema.decodeUnknownEither(exitSchema) as CompiledStep["decodeExit"],
+    encodeError: Schema.encodeEither(errorSchema)
+  }
+}
+
+/** Validates a step name: the journal builds paths from names, so `/` and `#` are reserved. */
+export const checkName = (name: string): string | undefined =>
+  name.length === 0
+    ? "a step name must not be empty"
+    : /[/#]/.test(name)
+    ? `step name "${name}" must not contain "/" or "#"`
+    : undefined
+
+const outcomeOf = (cause: Cause.Cause<unknown>): Retry.Outcome => {
+  const failure = Cause.failureOption(cause)
+  if (Option.isSome(failure)) return { _tag: "Fail", error: failure.value }
+  const defect = Cause.dieOption(cause)
+  return { _tag: "Die", defect: Option.isSome(defect) ? defect.value : Cause.squash(cause) }
+}
+
+const dieEncoding = (step: string, what: string, error: unknown) =>
+  Effect.die(new Error(`step "${step}": ${what}: ${String(error)}`))
+
+/**
+ * Runs a step in the current execution. Whatever happens, the value returned is the one decoded
+ * from the journal encoding, on the first execution as on replay, so both paths see the same type.
+ */
+export const run = <A, E, R>(
+  step: CompiledStep,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | Failure.StepTimeout, Exclude<R, StepContext> | Execution> =>
+  Effect.flatMap(Execution, (execution) =>
+    Effect.flatMap(execution.enter(step.name, step.kind), (slot) => {
+      if (Option.isSome(slot.result)) {
+        const decoded = step.decodeExit(slot.result.value)
+        if (Either.isLeft(decoded)) return dieEncoding(slot.stepId, "its journaled result does not decode", decoded.left)
+        return Effect.zipRight(
+          execution.progress({ _tag: "StepReplayed", stepId: slot.stepId, failed: Exit.isFailure(decoded.right) }),
+          decoded.right as Exit.Exit<A, E>
+        )
+      }
+      return Effect.gen(function*() {
+        const driver = yield* Retry.driver(step.policy)
+        let firstStartedAt: number | undefined = slot.attempts[0]?.startedAt
+        // A resumed step continues its schedule: replay the recorded attempts through the driver
+        // (this matters for Schedule policies, whose state lives in the schedule), then wait out
+        // what is left of the backoff the last attempt chose.
+        if (step.policy._tag === "Schedule") {
+          for (const recorded of slot.attempts) {
+            yield* driver.next({
+              attempt: recorded.attempt,
+              outcome: recorded.outcome === "defect"
+                ? { _tag: "Die", defect: recorded.error }
+                : { _tag: "Fail", error: recorded.error },
+              elapsedMillis: recorded.finishedAt - (firstStartedAt ?? recorded.startedAt),
+              random: 0
+            }, recorded.finishedAt)
+          }
+        }
+        const last = slot.attempts.at(-1)
+        if (last?.delayMillis !== undefined) {
+          const remaining = last.finishedAt + last.delayMillis - (yield* Clock.currentTimeMillis)
+          if (remaining > 0) {
+            yield* execution.progress({
+              _tag: "StepWaiting",
+              stepId: slot.stepId,
+              attempt: last.attempt + 1,
+              untilMillis: last.finishedAt + last.delayMillis
+            })
+            yield* Effect.sleep(Duration.millis(remaining))
+          }
+        }
+        let attempt = last?.attempt ?? 0
+        while (true) {
+          attempt++
+          const startedAt = yield* Clock.currentTimeMillis
+          firstStartedAt ??= startedAt
+          yield* execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt })
+          const info: StepInfo = {
+            runId: execution.runId,
+            workflow: execution.workflow,
+            stepId: slot.stepId,
+            attempt,
+            idempotencyKey: `${execution.runId}/${slot.stepId}`
+          }
+          let attemptEffect = Effect.provideService(effect, StepContext, info) as Effect.Effect<
+            A,
+            E | Failure.StepTimeout,
+            Exclude<R, StepContext>
+          >
+          if (step.timeoutMillis !== undefined) {
+            const timeoutMillis = step.timeoutMillis
+            attemptEffect = Effect.timeoutFail(attemptEffect, {
+              duration: Duration.millis(timeoutMillis),
+              onTimeout: () => new Failure.StepTimeout({ step: slot.stepId, attempt, timeoutMillis })
+            })
+          }
+          const exit = yield* Effect.exit(attemptEffect)
+          // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
+          if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return yield* exit
+          const finishedAt = yield* Clock.currentTimeMillis
+
+          if (Exit.isSuccess(exit)) {
+            const encoded = step.encodeExit(exit)
+            if (Either.isRight(encoded)) {
+              const decoded = step.decodeExit(encoded.right)
+              if (Either.isLeft(decoded)) {
+                return yield* dieEncoding(slot.stepId, "its result does not survive a journal round trip", decoded.left)
+              }
+              yield* execution.complete(slot, { attempt, startedAt, finishedAt, outcome: "success" }, encoded.right)
+              yield* execution.progress({
+                _tag: "StepSucceeded",
+                stepId: slot.stepId,
+                attempt,
+                durationMillis: finishedAt - startedAt
+              })
+              return yield* (decoded.right as Exit.Exit<A, E>)
+            }
+            // A result the step's schema cannot encode is a bug in the step: treat it as a defect.
+            const defect = new Error(`step "${slot.stepId}" returned a value its success schema rejects: ${encoded.left}`)
+            const failed = Exit.die(defect)
+            const encodedExit = step.encodeExit(failed)
+            yield* execution.complete(slot, {
+              attempt,
+              startedAt,
+              finishedAt,
+              outcome: "defect",
+              error: Either.getOrUndefined(Schema.encodeEither(Failure.Defect)(defect)),
+              stopReason: "defect"
+            }, Either.getOrThrow(encodedExit))
+            yield* execution.progress({ _tag: "StepFailed", stepId: slot.stepId, attempt, error: defect, reason: "defect" })
+            return yield* failed
+          }
+
+          const outcome = outcomeOf(exit.cause)
+          const random = yield* Random.next
+          const decision = yield* driver.next({
+            attempt,
+            outcome,
+            elapsedMillis: finishedAt - firstStartedAt,
+            random
+          }, finishedAt)
+          const encodedError = outcome._tag === "Fail"
+            ? step.encodeError(outcome.error)
+            : Schema.encodeEither(Failure.Defect)(outcome.defect)
+          const record: AttemptRecord = {
+            attempt,
+            startedAt,
+            finishedAt,
+            outcome: outcome._tag === "Fail" && Either.isRight(encodedError) ? "failure" : "defect",
+            error: Either.isRight(encodedError)
+              ? encodedError.right
+              : Either.getOrUndefined(Schema.encodeEither(Failure.Defect)(
+                new Error(`undeclared error ${JSON.stringify(outcome._tag === "Fail" ? outcome.error : null)}`)
+              ))
+          }
+          const shown = outcome._tag === "Fail" ? outcome.error : outcome.defect
+          if (decision._tag === "Retry") {
+            yield* execution.recordAttempt(slot, { ...record, delayMillis: decision.delayMillis })
+            yield* execution.progress({
+              _tag: "StepRetrying",
+              stepId: slot.stepId,
+              attempt,
+              error: shown,
+              delayMillis: decision.delayMillis
+            })
+            // A zero delay must not go through a timer.
+            if (decision.delayMillis > 0) yield* Effect.sleep(Duration.millis(decision.delayMillis))
+            continue
+          }
+          let finalExit: Exit.Exit<unknown, unknown> = exit
+          let encodedExit = step.encodeExit(finalExit)
+          if (Either.isLeft(encodedExit)) {
+            // The step failed with an error its schema does not declare: that is a defect of the step.
+            finalExit = Exit.die(
+              new Error(`step "${slot.stepId}" failed with an undeclared error: ${JSON.stringify(shown)}`, { cause: shown })
+            )
+            encodedExit = step.encodeExit(finalExit)
+          }
+          yield* execution.complete(slot, { ...record, stopReason: decision.reason }, Either.getOrThrow(encodedExit))
+          yield* execution.progress({
+            _tag: "StepFailed",
+            stepId: slot.stepId,
+            attempt,
+            error: shown,
+            reason: decision.reason
+          })
+          // Hand back the decoded failure, as replay would.
+          const decoded = step.decodeExit(Either.getOrThrow(encodedExit))
+          return yield* (Either.isRight(decoded) ? decoded.right : finalExit) as Exit.Exit<A, E>
+        }
+      })
+    }))

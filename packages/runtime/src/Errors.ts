@@ -1,0 +1,77 @@
+/**
+ * The runtime's own failures: a store that cannot be reached, a start that conflicts with a
+ * recorded run, a lease that another worker took over, a run or workflow that does not exist.
+ */
+import * as Schema from "effect/Schema"
+import { Failure } from "@weft/core"
+
+/** The store could not do `operation` (after the runtime's own retries, where it has them). */
+export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>("@weft/runtime/StoreUnavailable")(
+  "StoreUnavailable",
+  { operation: Schema.String, detail: Schema.String, cause: Schema.optional(Failure.Defect) }
+) {
+  get message(): string {
+    return `store unavailable during ${this.operation}: ${this.detail}`
+  }
+}
+
+/** A start named an existing run but differs from it (another workflow or another input). */
+export class RunConflict extends Schema.TaggedError<RunConflict>("@weft/runtime/RunConflict")("RunConflict", {
+  runId: Schema.String,
+  detail: Schema.String
+}) {
+  get message(): string {
+    return `run ${this.runId} already exists: ${this.detail}`
+  }
+}
+
+/** No run has this id. */
+export class RunNotFound extends Schema.TaggedError<RunNotFound>("@weft/runtime/RunNotFound")("RunNotFound", {
+  runId: Schema.String
+}) {
+  get message(): string {
+    return `no run with id ${this.runId}`
+  }
+}
+
+/** The worker no longer holds the run's lease (it expired and another worker took the run). */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>("@weft/runtime/LeaseLost")("LeaseLost", {
+  runId: Schema.String,
+  owner: Schema.String
+}) {
+  get message(): string {
+    return `worker ${this.owner} no longer holds the lease of run ${this.runId}`
+  }
+}
+
+/** The run is held by a live worker, or is finished, so it cannot be claimed now. */
+export class RunNotClaimable extends Schema.TaggedError<RunNotClaimable>("@weft/runtime/RunNotClaimable")(
+  "RunNotClaimable",
+  { runId: Schema.String, status: Schema.String, detail: Schema.String }
+) {
+  get message(): string {
+    return `run ${this.runId} cannot be resumed now (${this.status}): ${this.detail}`
+  }
+}
+
+/** No workflow of this name is known to this process. */
+export class WorkflowNotFound extends Schema.TaggedError<WorkflowNotFound>("@weft/runtime/WorkflowNotFound")(
+  "WorkflowNotFound",
+  { workflow: Schema.String, known: Schema.Array(Schema.String) }
+) {
+  get message(): string {
+    return `unknown workflow "${this.workflow}"${
+      this.known.length === 0 ? "" : `; known: ${this.known.join(", ")}`
+    }`
+  }
+}
+
+/** The database's schema is newer than this code understands: refuse rather than corrupt it. */
+export class SchemaTooNew extends Schema.TaggedError<SchemaTooNew>("@weft/runtime/SchemaTooNew")("SchemaTooNew", {
+  found: Schema.Number,
+  supported: Schema.Number
+}) {
+  get message(): string {
+    return `the store's schema is at version ${this.found} but this weft supports up to ${this.supported}: upgrade weft`
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * The storage contract of weft: runs, their journal of completed steps, and every attempt of
+ * every step. Memory, SQLite and PostgreSQL implement it and pass one conformance suite.
+ *
+ * Values crossing this boundary are already encoded (plain JSON); the store never sees schemas.
+ * Journal writes are fenced by the run's lease: a worker that lost its lease cannot write.
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type { Execution } from "@weft/core"
+import type { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
+
+/** Where a run is in its life. `queued` and `running` runs can be resumed; the last three are final. */
+export type RunStatus = "queued" | "running" | "sleeping" | "waiting" | "succeeded" | "failed" | "cancelled"
+
+export const terminalStatuses: ReadonlyArray<RunStatus> = ["succeeded", "failed", "cancelled"]
+
+/** Whether a status is final. */
+export const isTerminal = (status: RunStatus): boolean => terminalStatuses.includes(status)
+
+/** A run as stored. Times are epoch milliseconds. */
+export interface RunRecord {
+  readonly id: string
+  readonly workflow: string
+  readonly version: string
+  readonly status: RunStatus
+  /** The input, encoded with the workflow's input schema. */
+  readonly input: unknown
+  /** The success, encoded with the workflow's success schema, once succeeded. */
+  readonly output: unknown
+  /** The run's Cause, encoded with `Schema.Cause`, once failed or cancelled. */
+  readonly failure: unknown
+  readonly idempotencyKey: string | undefined
+  readonly queue: string
+  readonly priority: number
+  readonly leaseOwner: string | undefined
+  readonly leaseExpiresAt: number | undefined
+  readonly wakeAt: number | undefined
+  /** Why a non-final run is not progressing, in words (`interrupted by SIGINT`, `backing off ...`). */
+  readonly reason: string | undefined
+  /** How many times the run was claimed again after its first claim (crashes, takeovers). */
+  readonly recoveries: number
+  readonly createdAt: number
+  readonly updatedAt: number
+  readonly startedAt: number | undefined
+  readonly finishedAt: number | undefined
+}
+
+/** A run to create. */
+export interface NewRun {
+  readonly id: string
+  readonly workflow: string
+  readonly version: string
+  readonly input: unknown
+  readonly idempotencyKey?: string | undefined
+  readonly queue?: string | undefined
+  readonly priority?: number | undefined
+  /** Claim it for this owner at once (the `weft run` path), instead of leaving it queued. */
+  readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
+  readonly now: number
+}
+
+/** A completed step: its result is an encoded Exit (success value or failure Cause). */
+export interface StepRecord {
+  readonly runId: string
+  readonly stepId: string
+  readonly name: string
+  readonly kind: Execution.StepKind
+  readonly position: number
+  readonly result: unknown
+  readonly failed: boolean
+  readonly attempts: number
+  readonly startedAt: number
+  readonly finishedAt: number
+}
+
+/** One attempt of a step, with the run and step it belongs to. */
+export interface AttemptRow extends Execution.AttemptRecord {
+  readonly runId: string
+  readonly stepId: string
+}
+
+/** A run's journal: completed steps in position order, and every recorded attempt. */
+export interface Journal {
+  readonly steps: ReadonlyArray<StepRecord>
+  readonly attempts: ReadonlyArray<AttemptRow>
+}
+
+/** Which runs `listRuns` returns, newest first. */
+export interface RunFilter {
+  readonly status?: RunStatus | undefined
+  readonly workflow?: string | undefined
+  readonly since?: number | undefined
+  readonly limit?: number | undefined
+}
+
+/** How a run ended. */
+export type Outcome =
+  | { readonly status: "succeeded"; readonly output: unknown }
+  | { readonly status: "failed" | "cancelled"; readonly failure: unknown }
+
+/** The storage of runs and journals. Every method is atomic. */
+export interface StoreService {
+  /** Short name of the backend, for messages (`memory`, `sqlite`, `postgres`). */
+  readonly dialect: string
+  /**
+   * Creates a run, or returns the one already recorded under the same id or idempotency key
+   * (`created: false`). A start under an existing id with another workflow or input is a RunConflict.
+   */
+  readonly createRun: (
+    run: NewRun
+  ) => Effect.Effect<{ readonly run: RunRecord; readonly created: boolean }, RunConflict | StoreUnavailable>
+  readonly getRun: (id: string) => Effect.Effect<Option.Option<RunRecord>, StoreUnavailable>
+  readonly listRuns: (filter: RunFilter) => Effect.Effect<ReadonlyArray<RunRecord>, StoreUnavailable>
+  /**
+   * Takes the run's lease for `owner`: allowed when the run is not final and nobody holds a live
+   * lease (or `force`). Sets it `running`, counts a recovery when it had been claimed before.
+   */
+  readonly claimRun: (options: {
+    readonly id: string
+    readonly owner: string
+    readonly leaseMillis: number
+    readonly now: number
+    readonly force?: boolean | undefined
+  }) => Effect.Effect<RunRecord, RunNotClaimable | StoreUnavailable>
+  /** Extends the lease; fails with LeaseLost when another owner holds it now. */
+  readonly renewLease: (options: {
+    readonly id: string
+    readonly owner: string
+    readonly leaseMillis: number
+    readonly now: number
+  }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
+  /** Gives the lease up, leaving the run `queued` with `reason`, so it can be resumed at once. */
+  readonly releaseRun: (options: {
+    readonly id: string
+    readonly owner: string
+    readonly reason: string
+    readonly now: number
+  }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
+  /** Records the run's end and drops its lease. */
+  readonly finishRun: (options: {
+    readonly id: string
+    readonly owner: string
+    readonly outcome: Outcome
+    readonly now: number
+  }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
+  readonly readJournal: (runId: string) => Effect.Effect<Journal, StoreUnavailable>
+  /** Records a failed attempt that will be retried, and the run's reason (`backing off ...`). */
+  readonly recordAttempt: (options: {
+    readonly owner: string
+    readonly attempt: AttemptRow
+    readonly reason: string
+    readonly now: number
+  }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
+  /** Records a step's completion with its final attempt, in one transaction. */
+  readonly completeStep: (options: {
+    readonly owner: string
+    readonly step: StepRecord
+    readonly attempt: AttemptRow | undefined
+    readonly now: number
+  }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
+}
+
+/** The store a runtime uses. */
+export class Store extends Context.Tag("@weft/runtime/Store")<Store, StoreService>() {}
