@@ -117,7 +117,10 @@ const encodeDefect = (value: unknown, depth = 0): DefectEncoded => {
   if (Predicate.isObject(value) && "_tag" in value) {
     return { name: String(value._tag), message: JSON.stringify(jsonSafe(value)) }
   }
-  return { name: "NonError", message: typeof value === "string" ? value : JSON.stringify(jsonSafe(value)) ?? "undefined" }
+  return {
+    name: "NonError",
+    message: typeof value === "string" ? value : JSON.stringify(jsonSafe(value)) ?? "undefined"
+  }
 }
 
 const decodeDefect = (encoded: DefectEncoded): Error => {

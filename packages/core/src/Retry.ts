@@ -210,9 +210,13 @@ export const delayFor = (policy: Exponential | Fixed, attempt: number, random: n
   const raw = policy._tag === "Fixed"
     ? policy.delayMillis
     : Math.min(policy.baseMillis * Math.pow(policy.factor, attempt - 1), policy.maxMillis)
-  const jittered = raw * (1 - policy.jitter + 2 * policy.jitter * random)
   const cap = policy._tag === "Fixed" ? Number.POSITIVE_INFINITY : policy.maxMillis
-  return Math.max(0, Math.round(Math.min(jittered, cap)))
+  const lower = raw * (1 - policy.jitter)
+  const upper = Math.min(cap, raw * (1 + policy.jitter))
+  const jittered = Math.min(raw * (1 - policy.jitter + 2 * policy.jitter * random), upper)
+  // Whole milliseconds, but never outside [lower, upper] (rounding 233.1 down would leave it).
+  const rounded = Math.min(Math.max(Math.round(jittered), Math.ceil(lower)), Math.floor(upper))
+  return Math.max(0, rounded >= lower ? rounded : jittered)
 }
 
 /** The input of `decide`. */
@@ -258,13 +262,18 @@ export const decide = (policy: Policy, input: DecideInput): Decision => {
  */
 export interface Driver {
   readonly next: (input: Omit<DecideInput, "scheduleDelayMillis">, now: number) => Effect.Effect<Decision>
+  /**
+   * Feeds an attempt recorded before a crash (one that was retried) back into the driver: for
+   * `schedule` policies it steps the schedule, so the resumed backoff continues where it was.
+   */
+  readonly replay: (outcome: Outcome, now: number) => Effect.Effect<void>
 }
 
 /** Makes a driver for a policy. */
 export const driver = (policy: Policy): Effect.Effect<Driver> =>
   Effect.sync(() => {
     if (policy._tag !== "Schedule") {
-      return { next: (input) => Effect.succeed(decide(policy, input)) }
+      return { next: (input) => Effect.succeed(decide(policy, input)), replay: () => Effect.void }
     }
     const sched = policy.schedule
     let state: unknown = sched.initial
@@ -285,7 +294,19 @@ export const driver = (policy: Policy): Effect.Effect<Driver> =>
             const delay = Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
             return decide(policy, { ...input, scheduleDelayMillis: Option.some(delay) })
           })
-        })
+        }),
+      // A recorded attempt was retried: step the schedule whatever the filters say now (a recorded
+      // error is not the live value, and the decision was taken before the crash).
+      replay: (outcome, now) =>
+        Effect.suspend(() =>
+          done ? Effect.void : Effect.map(
+            sched.step(now, outcome._tag === "Fail" ? outcome.error : outcome.defect, state),
+            ([nextState, _out, decision]) => {
+              state = nextState
+              if (ScheduleDecision.isDone(decision)) done = true
+            }
+          )
+        )
     }
   })
 
@@ -294,21 +315,34 @@ export const driver = (policy: Policy): Effect.Effect<Driver> =>
  * uses the same interpreter, so it retries exactly when a step would, with the same delays.
  */
 export const toSchedule = (policy: Policy): Schedule.Schedule<number, unknown> =>
-  policy._tag === "Schedule"
-    ? Schedule.map(policy.schedule, (_) => 0)
-    : Schedule.makeWithState<{ readonly attempt: number; readonly startedAt: number | undefined }, unknown, number>(
-      { attempt: 0, startedAt: undefined },
-      (now, error, state) =>
-        Effect.map(Effect.randomWith((r) => r.next), (random) => {
-          const attempt = state.attempt + 1
-          const startedAt = state.startedAt ?? now
-          const decision = decide(policy, { attempt, outcome: { _tag: "Fail", error }, elapsedMillis: now - startedAt, random })
-          const next = { attempt, startedAt }
-          return decision._tag === "Retry"
-            ? [next, decision.delayMillis, ScheduleDecision.continueWith(intervalAfter(now, decision.delayMillis))]
-            : [next, 0, ScheduleDecision.done]
-        })
-    )
+  Schedule.makeWithState<
+    { readonly attempt: number; readonly startedAt: number | undefined; readonly driver: Driver | undefined },
+    unknown,
+    number
+  >(
+    { attempt: 0, startedAt: undefined, driver: undefined },
+    (now, error, state) =>
+      Effect.gen(function*() {
+        // One driver per run of the schedule: for `schedule` policies it holds the inner schedule's
+        // state, and it applies `attempts`, `within` and the tag filters as a step would.
+        const current = state.driver ?? (yield* driver(policy))
+        const random = yield* Effect.randomWith((r) => r.next)
+        const attempt = state.attempt + 1
+        const startedAt = state.startedAt ?? now
+        const decision = yield* current.next(
+          { attempt, outcome: { _tag: "Fail", error }, elapsedMillis: now - startedAt, random },
+          now
+        )
+        const next = { attempt, startedAt, driver: current }
+        return decision._tag === "Retry"
+          ? [
+            next,
+            decision.delayMillis,
+            ScheduleDecision.continueWith(intervalAfter(now, decision.delayMillis))
+          ] as const
+          : [next, 0, ScheduleDecision.done] as const
+      })
+  )
 
 const intervalAfter = (now: number, delay: number) => ScheduleInterval.make(now + delay, now + delay)
 

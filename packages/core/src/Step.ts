@@ -70,8 +70,8 @@ export interface Step<Args extends ReadonlyArray<unknown>, A, E, R> {
 export const make = <
   Args extends ReadonlyArray<unknown>,
   A,
-  E,
-  R,
+  E = never,
+  R = never,
   AI = unknown,
   EI = never,
   Timeout extends Duration.DurationInput | undefined = undefined
@@ -79,7 +79,8 @@ export const make = <
   options: Options<A, AI, E, EI, Timeout> & {
     /** The step's name: unique per step, it identifies the step in the journal. */
     readonly name: string
-    readonly run: (...args: Args) => Effect.Effect<A, E, R>
+    /** Its typed errors are those of `error` (none without it): an undeclared one could not be journaled. */
+    readonly run: (...args: Args) => Effect.Effect<A, NoInfer<E>, R>
   }
 ): Step<Args, A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext>> => {
   const problem = internal.checkName(options.name)
@@ -108,9 +109,16 @@ export const make = <
  * @example
  * const total = yield* Step.run("sum", Effect.succeed(1 + 2))
  */
-export const run = <A, E, R, AI = unknown, EI = never, Timeout extends Duration.DurationInput | undefined = undefined>(
+export const run = <
+  A,
+  E = never,
+  R = never,
+  AI = unknown,
+  EI = never,
+  Timeout extends Duration.DurationInput | undefined = undefined
+>(
   name: string,
-  effect: Effect.Effect<A, E, R>,
+  effect: Effect.Effect<A, NoInfer<E>, R>,
   options: Options<A, AI, E, EI, Timeout> = {}
 ): Effect.Effect<A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext> | Execution> => {
   const problem = internal.checkName(name)

@@ -53,6 +53,8 @@ const findNonJson = (value: unknown, path: string): string | undefined => {
   if (typeof value === "number") return Number.isFinite(value) ? undefined : `${path || "value"} is ${value}`
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
+      // JSON stores it as null: the replay would see another value than the first run.
+      if (value[i] === undefined) return `${path || "value"}[${i}] is undefined (JSON stores it as null)`
       const p = findNonJson(value[i], `${path}[${i}]`)
       if (p !== undefined) return p
     }
@@ -81,6 +83,7 @@ export interface CompiledStep {
   readonly encodeExit: (exit: Exit.Exit<unknown, unknown>) => Either.Either<unknown, unknown>
   readonly decodeExit: (encoded: unknown) => Either.Either<Exit.Exit<unknown, unknown>, unknown>
   readonly encodeError: (error: unknown) => Either.Either<unknown, unknown>
+  readonly decodeError: (encoded: unknown) => Either.Either<unknown, unknown>
 }
 
 export const compile = (options: {
@@ -106,7 +109,8 @@ export const compile = (options: {
     timeoutMillis: options.timeout === undefined ? undefined : Duration.toMillis(Duration.decode(options.timeout)),
     encodeExit: Schema.encodeEither(exitSchema) as CompiledStep["encodeExit"],
     decodeExit: Schema.decodeUnknownEither(exitSchema) as CompiledStep["decodeExit"],
-    encodeError: Schema.encodeEither(errorSchema)
+    encodeError: Schema.encodeEither(errorSchema),
+    decodeError: Schema.decodeUnknownEither(errorSchema)
   }
 }
 
@@ -125,6 +129,14 @@ const outcomeOf = (cause: Cause.Cause<unknown>): Retry.Outcome => {
   return { _tag: "Die", defect: Option.isSome(defect) ? defect.value : Cause.squash(cause) }
 }
 
+const showValue = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
+
 const dieEncoding = (step: string, what: string, error: unknown) =>
   Effect.die(new Error(`step "${step}": ${what}: ${String(error)}`))
 
@@ -140,7 +152,9 @@ export const run = <A, E, R>(
     Effect.flatMap(execution.enter(step.name, step.kind), (slot) => {
       if (Option.isSome(slot.result)) {
         const decoded = step.decodeExit(slot.result.value)
-        if (Either.isLeft(decoded)) return dieEncoding(slot.stepId, "its journaled result does not decode", decoded.left)
+        if (Either.isLeft(decoded)) {
+          return dieEncoding(slot.stepId, "its journaled result does not decode", decoded.left)
+        }
         return Effect.zipRight(
           execution.progress({ _tag: "StepReplayed", stepId: slot.stepId, failed: Exit.isFailure(decoded.right) }),
           decoded.right as Exit.Exit<A, E>
@@ -154,14 +168,14 @@ export const run = <A, E, R>(
         // what is left of the backoff the last attempt chose.
         if (step.policy._tag === "Schedule") {
           for (const recorded of slot.attempts) {
-            yield* driver.next({
-              attempt: recorded.attempt,
-              outcome: recorded.outcome === "defect"
-                ? { _tag: "Die", defect: recorded.error }
-                : { _tag: "Fail", error: recorded.error },
-              elapsedMillis: recorded.finishedAt - (firstStartedAt ?? recorded.startedAt),
-              random: 0
-            }, recorded.finishedAt)
+            const decodedError = recorded.outcome === "defect"
+              ? Schema.decodeUnknownEither(Failure.Defect)(recorded.error)
+              : step.decodeError(recorded.error)
+            const error = Either.getOrElse(decodedError, () => recorded.error)
+            yield* driver.replay(
+              recorded.outcome === "defect" ? { _tag: "Die", defect: error } : { _tag: "Fail", error },
+              recorded.finishedAt
+            )
           }
         }
         const last = slot.attempts.at(-1)
@@ -224,7 +238,9 @@ export const run = <A, E, R>(
               return yield* (decoded.right as Exit.Exit<A, E>)
             }
             // A result the step's schema cannot encode is a bug in the step: treat it as a defect.
-            const defect = new Error(`step "${slot.stepId}" returned a value its success schema rejects: ${encoded.left}`)
+            const defect = new Error(
+              `step "${slot.stepId}" returned a value its success schema rejects: ${encoded.left}`
+            )
             const failed = Exit.die(defect)
             const encodedExit = step.encodeExit(failed)
             yield* execution.complete(slot, {
@@ -235,11 +251,27 @@ export const run = <A, E, R>(
               error: Either.getOrUndefined(Schema.encodeEither(Failure.Defect)(defect)),
               stopReason: "defect"
             }, Either.getOrThrow(encodedExit))
-            yield* execution.progress({ _tag: "StepFailed", stepId: slot.stepId, attempt, error: defect, reason: "defect" })
+            yield* execution.progress({
+              _tag: "StepFailed",
+              stepId: slot.stepId,
+              attempt,
+              error: defect,
+              reason: "defect"
+            })
             return yield* failed
           }
 
-          const outcome = outcomeOf(exit.cause)
+          let outcome = outcomeOf(exit.cause)
+          if (outcome._tag === "Fail" && Either.isLeft(step.encodeError(outcome.error))) {
+            // An error the step does not declare is a bug of the step: decided on and recorded as a defect.
+            outcome = {
+              _tag: "Die",
+              defect: new Error(
+                `step "${slot.stepId}" failed with an undeclared error: ${showValue(outcome.error)}`,
+                { cause: outcome.error }
+              )
+            }
+          }
           const random = yield* Random.next
           const decision = yield* driver.next({
             attempt,
@@ -254,12 +286,8 @@ export const run = <A, E, R>(
             attempt,
             startedAt,
             finishedAt,
-            outcome: outcome._tag === "Fail" && Either.isRight(encodedError) ? "failure" : "defect",
-            error: Either.isRight(encodedError)
-              ? encodedError.right
-              : Either.getOrUndefined(Schema.encodeEither(Failure.Defect)(
-                new Error(`undeclared error ${JSON.stringify(outcome._tag === "Fail" ? outcome.error : null)}`)
-              ))
+            outcome: outcome._tag === "Fail" ? "failure" : "defect",
+            error: Either.getOrUndefined(encodedError)
           }
           const shown = outcome._tag === "Fail" ? outcome.error : outcome.defect
           if (decision._tag === "Retry") {
@@ -280,7 +308,11 @@ export const run = <A, E, R>(
           if (Either.isLeft(encodedExit)) {
             // The step failed with an error its schema does not declare: that is a defect of the step.
             finalExit = Exit.die(
-              new Error(`step "${slot.stepId}" failed with an undeclared error: ${JSON.stringify(shown)}`, { cause: shown })
+              outcome._tag === "Die"
+                ? outcome.defect
+                : new Error(`step "${slot.stepId}" failed with an undeclared error: ${showValue(shown)}`, {
+                  cause: shown
+                })
             )
             encodedExit = step.encodeExit(finalExit)
           }
