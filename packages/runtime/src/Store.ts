@@ -5,10 +5,10 @@
  * Values crossing this boundary are already encoded (plain JSON); the store never sees schemas.
  * Journal writes are fenced by the run's lease: a worker that lost its lease cannot write.
  */
+import type { Execution } from "@weft/core"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type { Execution } from "@weft/core"
 import type { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
 
 /** Where a run is in its life. `queued` and `running` runs can be resumed; the last three are final. */
@@ -41,6 +41,8 @@ export interface RunRecord {
   readonly reason: string | undefined
   /** How many times the run was claimed again after its first claim (crashes, takeovers). */
   readonly recoveries: number
+  /** Where the run was started from, e.g. the CLI's module path, so `weft resume` can find the code. */
+  readonly origin?: string | undefined
   readonly createdAt: number
   readonly updatedAt: number
   readonly startedAt: number | undefined
@@ -56,6 +58,7 @@ export interface NewRun {
   readonly idempotencyKey?: string | undefined
   readonly queue?: string | undefined
   readonly priority?: number | undefined
+  readonly origin?: string | undefined
   /** Claim it for this owner at once (the `weft run` path), instead of leaving it queued. */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
   readonly now: number

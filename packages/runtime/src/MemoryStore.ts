@@ -1,0 +1,333 @@
+/**
+ * A Store in memory, for tests: the same rules as the SQL store (it passes the same conformance
+ * suite), nothing durable. Values are kept as JSON text, as a database keeps them, so a test sees
+ * the same round trip (no shared references, `undefined` fields dropped).
+ */
+import type { Execution } from "@weft/core"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { LeaseLost, RunConflict, RunNotClaimable } from "./Errors.js"
+import type { AttemptRow, Outcome, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
+import { isTerminal, Store } from "./Store.js"
+
+/** Makes an empty in-memory store. Every method runs in one synchronous block, so each is atomic. */
+export const make: Effect.Effect<StoreService> = Effect.sync(() => {
+  const runs = new Map<string, StoredRun>()
+  // `${workflow}\u0000${idempotencyKey}` -> run id, as the SQL stores' unique index.
+  const keys = new Map<string, string>()
+  const steps = new Map<string, Map<string, StoredStep>>()
+  const attempts = new Map<string, Map<string, StoredAttempt>>()
+
+  const fence = (runId: string, owner: string): StoredRun | undefined => {
+    const run = runs.get(runId)
+    return run !== undefined && run.leaseOwner === owner ? run : undefined
+  }
+
+  const insertAttempt = (attempt: StoredAttempt): void => {
+    let ofRun = attempts.get(attempt.runId)
+    if (ofRun === undefined) {
+      ofRun = new Map()
+      attempts.set(attempt.runId, ofRun)
+    }
+    const key = `${attempt.stepId}\u0000${attempt.attempt}`
+    // First write wins, as the SQL stores' ON CONFLICT DO NOTHING.
+    if (!ofRun.has(key)) ofRun.set(key, attempt)
+  }
+
+  const service: StoreService = {
+    dialect: "memory",
+
+    createRun: (run) =>
+      Effect.suspend((): Effect.Effect<{ run: RunRecord; created: boolean }, RunConflict> => {
+        const byId = runs.get(run.id)
+        if (byId !== undefined) {
+          if (byId.workflow !== run.workflow) {
+            return Effect.fail(new RunConflict({ runId: run.id, detail: `it is a run of workflow "${byId.workflow}"` }))
+          }
+          if (canonicalJson(decodeJson(byId.input)) !== canonicalJson(run.input)) {
+            return Effect.fail(new RunConflict({ runId: run.id, detail: "it was started with another input" }))
+          }
+          return Effect.succeed({ run: toRun(byId), created: false })
+        }
+        const key = run.idempotencyKey === undefined ? undefined : `${run.workflow}\u0000${run.idempotencyKey}`
+        const byKey = key === undefined ? undefined : keys.get(key)
+        if (byKey !== undefined) {
+          return Effect.succeed({ run: toRun(runs.get(byKey)!), created: false })
+        }
+        const claim = run.claim
+        const stored: StoredRun = {
+          id: run.id,
+          workflow: run.workflow,
+          version: run.version,
+          status: claim === undefined ? "queued" : "running",
+          input: encodeJson(run.input),
+          output: null,
+          failure: null,
+          idempotencyKey: run.idempotencyKey,
+          queue: run.queue ?? "default",
+          priority: run.priority ?? 0,
+          leaseOwner: claim?.owner,
+          leaseExpiresAt: claim === undefined ? undefined : run.now + claim.leaseMillis,
+          wakeAt: undefined,
+          reason: undefined,
+          recoveries: 0,
+          origin: run.origin,
+          createdAt: run.now,
+          updatedAt: run.now,
+          startedAt: claim === undefined ? undefined : run.now,
+          finishedAt: undefined
+        }
+        runs.set(run.id, stored)
+        if (key !== undefined) keys.set(key, run.id)
+        return Effect.succeed({ run: toRun(stored), created: true })
+      }),
+
+    getRun: (id) =>
+      Effect.sync(() => {
+        const run = runs.get(id)
+        return run === undefined ? Option.none() : Option.some(toRun(run))
+      }),
+
+    listRuns: (filter) =>
+      Effect.sync(() => {
+        const selected = Array.from(runs.values())
+          .filter((run) =>
+            (filter.status === undefined || run.status === filter.status) &&
+            (filter.workflow === undefined || run.workflow === filter.workflow) &&
+            (filter.since === undefined || run.createdAt >= filter.since)
+          )
+          .sort((a, b) => b.createdAt - a.createdAt || compareCodePoints(b.id, a.id))
+        const limited = filter.limit === undefined
+          ? selected
+          : selected.slice(0, Math.max(0, Math.floor(filter.limit)))
+        return limited.map(toRun)
+      }),
+
+    claimRun: ({ force, id, leaseMillis, now, owner }) =>
+      Effect.suspend(() => {
+        const run = runs.get(id)
+        if (run === undefined) {
+          return Effect.fail(new RunNotClaimable({ runId: id, status: "unknown", detail: "no run has this id" }))
+        }
+        if (isTerminal(run.status)) {
+          return Effect.fail(
+            new RunNotClaimable({ runId: id, status: run.status, detail: `the run has ${run.status}` })
+          )
+        }
+        const heldByOther = run.leaseOwner !== undefined && run.leaseOwner !== owner &&
+          run.leaseExpiresAt !== undefined && run.leaseExpiresAt > now
+        if (heldByOther && force !== true) {
+          const until = ` until ${new Date(run.leaseExpiresAt!).toISOString()}`
+          return Effect.fail(
+            new RunNotClaimable({
+              runId: id,
+              status: run.status,
+              detail: `worker ${run.leaseOwner} holds its lease${until}`
+            })
+          )
+        }
+        run.status = "running"
+        run.leaseOwner = owner
+        run.leaseExpiresAt = now + leaseMillis
+        if (run.startedAt !== undefined) run.recoveries += 1
+        run.startedAt = run.startedAt ?? now
+        run.reason = undefined
+        run.updatedAt = now
+        return Effect.succeed(toRun(run))
+      }),
+
+    renewLease: ({ id, leaseMillis, now, owner }) =>
+      Effect.suspend(() => {
+        const run = fence(id, owner)
+        if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
+        run.leaseExpiresAt = now + leaseMillis
+        run.updatedAt = now
+        return Effect.void
+      }),
+
+    releaseRun: ({ id, now, owner, reason }) =>
+      Effect.suspend(() => {
+        const run = fence(id, owner)
+        if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
+        run.status = "queued"
+        run.leaseOwner = undefined
+        run.leaseExpiresAt = undefined
+        run.reason = reason
+        run.updatedAt = now
+        return Effect.void
+      }),
+
+    finishRun: ({ id, now, outcome, owner }) =>
+      Effect.suspend(() => {
+        const run = fence(id, owner)
+        if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
+        finish(run, outcome, now)
+        return Effect.void
+      }),
+
+    readJournal: (runId) =>
+      Effect.sync(() => ({
+        steps: Array.from(steps.get(runId)?.values() ?? [])
+          .sort((a, b) => a.position - b.position || compareCodePoints(a.stepId, b.stepId))
+          .map(toStep),
+        attempts: Array.from(attempts.get(runId)?.values() ?? [])
+          .sort((a, b) => compareCodePoints(a.stepId, b.stepId) || a.attempt - b.attempt)
+          .map(toAttempt)
+      })),
+
+    recordAttempt: ({ attempt, now, owner, reason }) =>
+      Effect.suspend(() => {
+        const run = fence(attempt.runId, owner)
+        if (run === undefined) return Effect.fail(new LeaseLost({ runId: attempt.runId, owner }))
+        const stored = toStoredAttempt(attempt)
+        run.reason = reason
+        run.updatedAt = now
+        insertAttempt(stored)
+        return Effect.void
+      }),
+
+    completeStep: ({ attempt, now, owner, step }) =>
+      Effect.suspend(() => {
+        const run = fence(step.runId, owner)
+        if (run === undefined) return Effect.fail(new LeaseLost({ runId: step.runId, owner }))
+        // Encode before the first mutation, so a value JSON cannot hold leaves the store unchanged.
+        const result = encodeJson(step.result)
+        const stored = attempt === undefined ? undefined : toStoredAttempt(attempt)
+        run.reason = undefined
+        run.updatedAt = now
+        let ofRun = steps.get(step.runId)
+        if (ofRun === undefined) {
+          ofRun = new Map()
+          steps.set(step.runId, ofRun)
+        }
+        if (!ofRun.has(step.stepId)) {
+          ofRun.set(step.stepId, { ...step, result })
+        }
+        if (stored !== undefined) insertAttempt(stored)
+        return Effect.void
+      })
+  }
+  return service
+})
+
+/** A fresh in-memory store per layer build. */
+export const layer: Layer.Layer<Store> = Layer.effect(Store, make)
+
+interface StoredRun {
+  readonly id: string
+  readonly workflow: string
+  readonly version: string
+  status: RunStatus
+  readonly input: string | null
+  output: string | null
+  failure: string | null
+  readonly idempotencyKey: string | undefined
+  readonly queue: string
+  readonly priority: number
+  leaseOwner: string | undefined
+  leaseExpiresAt: number | undefined
+  wakeAt: number | undefined
+  reason: string | undefined
+  recoveries: number
+  readonly origin: string | undefined
+  readonly createdAt: number
+  updatedAt: number
+  startedAt: number | undefined
+  finishedAt: number | undefined
+}
+
+interface StoredStep {
+  readonly runId: string
+  readonly stepId: string
+  readonly name: string
+  readonly kind: Execution.StepKind
+  readonly position: number
+  readonly result: string | null
+  readonly failed: boolean
+  readonly attempts: number
+  readonly startedAt: number
+  readonly finishedAt: number
+}
+
+interface StoredAttempt {
+  readonly runId: string
+  readonly stepId: string
+  readonly attempt: number
+  readonly startedAt: number
+  readonly finishedAt: number
+  readonly outcome: AttemptRow["outcome"]
+  readonly error: string | null
+  readonly delayMillis: number | undefined
+  readonly stopReason: string | undefined
+}
+
+const finish = (run: StoredRun, outcome: Outcome, now: number): void => {
+  const output = outcome.status === "succeeded" ? encodeJson(outcome.output) : null
+  const failure = outcome.status === "succeeded" ? null : encodeJson(outcome.failure)
+  run.status = outcome.status
+  run.output = output
+  run.failure = failure
+  run.finishedAt = now
+  run.leaseOwner = undefined
+  run.leaseExpiresAt = undefined
+  run.wakeAt = undefined
+  run.reason = undefined
+  run.updatedAt = now
+}
+
+const toStoredAttempt = (attempt: AttemptRow): StoredAttempt => ({
+  runId: attempt.runId,
+  stepId: attempt.stepId,
+  attempt: attempt.attempt,
+  startedAt: attempt.startedAt,
+  finishedAt: attempt.finishedAt,
+  outcome: attempt.outcome,
+  error: encodeJson(attempt.error),
+  delayMillis: attempt.delayMillis,
+  stopReason: attempt.stopReason
+})
+
+const toRun = (run: StoredRun): RunRecord => ({
+  ...run,
+  input: decodeJson(run.input),
+  output: decodeJson(run.output),
+  failure: decodeJson(run.failure)
+})
+
+const toStep = (step: StoredStep): StepRecord => ({ ...step, result: decodeJson(step.result) })
+
+const toAttempt = (attempt: StoredAttempt): AttemptRow => ({
+  runId: attempt.runId,
+  stepId: attempt.stepId,
+  attempt: attempt.attempt,
+  startedAt: attempt.startedAt,
+  finishedAt: attempt.finishedAt,
+  outcome: attempt.outcome,
+  ...(attempt.error === null ? {} : { error: decodeJson(attempt.error) }),
+  ...(attempt.delayMillis === undefined ? {} : { delayMillis: attempt.delayMillis }),
+  ...(attempt.stopReason === undefined ? {} : { stopReason: attempt.stopReason })
+})
+
+// Code point order is UTF-8 byte order: SQLite's BINARY collation and PostgreSQL's "C".
+const compareCodePoints = (a: string, b: string): number => {
+  const left = Array.from(a)
+  const right = Array.from(b)
+  for (let i = 0; i < Math.min(left.length, right.length); i++) {
+    const difference = left[i].codePointAt(0)! - right[i].codePointAt(0)!
+    if (difference !== 0) return difference
+  }
+  return left.length - right.length
+}
+
+const encodeJson = (value: unknown): string | null => value === undefined ? null : JSON.stringify(value)
+
+const decodeJson = (text: string | null): unknown => text === null ? undefined : JSON.parse(text)
+
+// JSON with object keys sorted, so that two encodings of the same value compare equal whatever
+// the order their keys were written in.
+const canonicalJson = (value: unknown): string | undefined =>
+  JSON.stringify(value, (_key, inner: unknown) =>
+    typeof inner === "object" && inner !== null && !Array.isArray(inner)
+      ? Object.fromEntries(Object.keys(inner).sort().map((key) => [key, (inner as Record<string, unknown>)[key]]))
+      : inner)

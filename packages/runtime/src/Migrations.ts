@@ -1,0 +1,293 @@
+/**
+ * The schema of weft's SQL stores as an ordered list of versioned, named migrations, each in a
+ * SQLite and a PostgreSQL flavour, and the migrator that applies the missing ones on start. It
+ * records what it applied in `weft_migrations` and refuses a database newer than this code.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { SchemaTooNew, StoreUnavailable } from "./Errors.js"
+
+/** One schema change. `sqlite` and `pg` hold statements separated by a `;` at the end of a line. */
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  readonly sqlite: string
+  readonly pg: string
+}
+
+/** A migration recorded in `weft_migrations`. */
+export interface AppliedMigration {
+  readonly version: number
+  readonly name: string
+  readonly appliedAt: number
+}
+
+/**
+ * The tables the migrator itself needs, created before any migration and never changed. The lock
+ * table exists because SQLite's `BEGIN` is deferred: a transaction that reads first and writes
+ * later fails at once with SQLITE_BUSY when another connection wrote meanwhile, while one whose
+ * first statement is a write waits in the busy handler. PostgreSQL uses an advisory lock instead.
+ */
+export const bootstrap: { readonly sqlite: string; readonly pg: string } = {
+  sqlite: `CREATE TABLE IF NOT EXISTS weft_migrations (
+  version INTEGER PRIMARY KEY NOT NULL,
+  name TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE IF NOT EXISTS weft_locks (
+  name TEXT PRIMARY KEY NOT NULL,
+  locked_at INTEGER NOT NULL
+) STRICT;`,
+  pg: `CREATE TABLE IF NOT EXISTS weft_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS weft_locks (
+  name TEXT PRIMARY KEY,
+  locked_at BIGINT NOT NULL
+);`
+}
+
+// JSON values are TEXT in both dialects: the store never queries inside them, TEXT round-trips
+// any JSON exactly (jsonb reorders keys and rejects "\u0000"), and writes skip jsonb's parse.
+// Identifiers are `COLLATE "C"` on PostgreSQL so that ORDER BY sorts by code point, as SQLite's
+// BINARY collation and the memory store do. Booleans are 0/1 integers in both dialects.
+
+/** Every migration, oldest first. Append only: never edit one that was released. */
+export const migrations: ReadonlyArray<Migration> = [
+  {
+    version: 1,
+    name: "runs, steps and attempts",
+    sqlite: `CREATE TABLE weft_runs (
+  id TEXT PRIMARY KEY NOT NULL,
+  workflow TEXT NOT NULL,
+  version TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'sleeping', 'waiting', 'succeeded', 'failed', 'cancelled')),
+  input TEXT,
+  output TEXT,
+  failure TEXT,
+  idempotency_key TEXT,
+  queue TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  wake_at INTEGER,
+  reason TEXT,
+  recoveries INTEGER NOT NULL DEFAULT 0,
+  origin TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER
+) STRICT;
+CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
+CREATE INDEX weft_runs_created ON weft_runs (created_at);
+CREATE INDEX weft_runs_workflow_created ON weft_runs (workflow, created_at);
+CREATE TABLE weft_steps (
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  result TEXT,
+  failed INTEGER NOT NULL CHECK (failed IN (0, 1)),
+  attempts INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_id)
+) STRICT;
+CREATE TABLE weft_attempts (
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'defect')),
+  error TEXT,
+  delay_millis INTEGER,
+  stop_reason TEXT,
+  PRIMARY KEY (run_id, step_id, attempt)
+) STRICT;`,
+    pg: `CREATE TABLE weft_runs (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  workflow TEXT COLLATE "C" NOT NULL,
+  version TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'sleeping', 'waiting', 'succeeded', 'failed', 'cancelled')),
+  input TEXT,
+  output TEXT,
+  failure TEXT,
+  idempotency_key TEXT COLLATE "C",
+  queue TEXT COLLATE "C" NOT NULL,
+  priority INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at BIGINT,
+  wake_at BIGINT,
+  reason TEXT,
+  recoveries INTEGER NOT NULL DEFAULT 0,
+  origin TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  started_at BIGINT,
+  finished_at BIGINT
+);
+CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
+CREATE INDEX weft_runs_created ON weft_runs (created_at);
+CREATE INDEX weft_runs_workflow_created ON weft_runs (workflow, created_at);
+CREATE TABLE weft_steps (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT COLLATE "C" NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  result TEXT,
+  failed SMALLINT NOT NULL CHECK (failed IN (0, 1)),
+  attempts INTEGER NOT NULL,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL,
+  PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE weft_attempts (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT COLLATE "C" NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'defect')),
+  error TEXT,
+  delay_millis BIGINT,
+  stop_reason TEXT,
+  PRIMARY KEY (run_id, step_id, attempt)
+);`
+  }
+]
+
+/** The newest schema version this code knows. */
+export const latestVersion: number = migrations.reduce((max, migration) => Math.max(max, migration.version), 0)
+
+/** Splits a migration's text into its statements (a `;` at the end of a line ends one). */
+export const statements = (ddl: string): ReadonlyArray<string> =>
+  ddl.split(/;[ \t]*(?:\r?\n|$)/).map((statement) => statement.trim()).filter((statement) => statement.length > 0)
+
+/** Whether a failure or defect is @effect/sql's SqlError. */
+export const isSqlError = (u: unknown): u is SqlError => u instanceof SqlError
+
+/**
+ * Turns @effect/sql's SqlError, failed or as the defect a failed COMMIT becomes, into
+ * StoreUnavailable for `operation`. Shared by the SQL store.
+ */
+export const mapSqlErrors =
+  (operation: string) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, SqlError> | StoreUnavailable, R> =>
+    Effect.catchAll(
+      effect,
+      (error): Effect.Effect<never, Exclude<E, SqlError> | StoreUnavailable> =>
+        isSqlError(error)
+          ? Effect.fail(new StoreUnavailable({ operation, detail: describeSqlError(error), cause: error }))
+          : Effect.fail(error as Exclude<E, SqlError>)
+    ).pipe(
+      // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: a disk or lock failure is still the store's.
+      Effect.catchSomeDefect((defect) =>
+        isSqlError(defect)
+          ? Option.some(
+            Effect.fail(new StoreUnavailable({ operation, detail: describeSqlError(defect), cause: defect }))
+          )
+          : Option.none()
+      )
+    )
+
+/** A SqlError in words: its message and the driver's message and code underneath. */
+export const describeSqlError = (error: SqlError): string => {
+  const cause = error.cause
+  const inner = cause instanceof Error
+    ? `${cause.message}${"code" in cause && typeof cause.code === "string" ? ` (${cause.code})` : ""}`
+    : cause === undefined
+    ? ""
+    : String(cause)
+  return inner === "" ? error.message : `${error.message}: ${inner}`
+}
+
+/**
+ * Applies the missing migrations in one transaction. Safe to run twice and from several
+ * processes at once: the second starter waits for the first and then finds nothing to do.
+ */
+export const run: Effect.Effect<void, SchemaTooNew | StoreUnavailable, SqlClient.SqlClient> = Effect.gen(
+  function*() {
+    const sql = yield* SqlClient.SqlClient
+    const now = yield* Clock.currentTimeMillis
+    const migrate: Effect.Effect<void, SchemaTooNew | StoreUnavailable | SqlError> = sql.onDialectOrElse({
+      sqlite: () =>
+        execute(sql, bootstrap.sqlite).pipe(
+          Effect.zipRight(
+            sql.withTransaction(
+              sql`INSERT INTO weft_locks (name, locked_at) VALUES ('migrations', ${now})
+                ON CONFLICT (name) DO UPDATE SET locked_at = excluded.locked_at`.pipe(
+                Effect.zipRight(applyMissing(sql, "sqlite", now))
+              )
+            ).pipe(
+              // Two connections in one thread (two stores on one file in a process): if this fiber
+              // yielded while holding the write lock, the other connection's busy handler would block
+              // the thread, so the lock could never be released. Keep the transaction in one slice.
+              Effect.withMaxOpsBeforeYield(Number.MAX_SAFE_INTEGER)
+            )
+          )
+        ),
+      pg: () =>
+        sql.withTransaction(
+          // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL (a pg_type unique
+          // violation), so even the bootstrap tables are created under the lock.
+          sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`.pipe(
+            Effect.zipRight(execute(sql, bootstrap.pg)),
+            Effect.zipRight(applyMissing(sql, "pg", now))
+          )
+        ),
+      orElse: () =>
+        Effect.fail(
+          new StoreUnavailable({ operation: "migrate", detail: "weft's SQL store supports SQLite and PostgreSQL only" })
+        )
+    })
+    yield* mapSqlErrors("migrate")(migrate)
+  }
+)
+
+/** The migrations recorded in the database, oldest first (empty before the first `run`). */
+export const applied: Effect.Effect<ReadonlyArray<AppliedMigration>, StoreUnavailable, SqlClient.SqlClient> = Effect
+  .gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ version: number | string; name: string; applied_at: number | string }>`
+      SELECT version, name, applied_at FROM weft_migrations ORDER BY version`
+    return rows.map((row) => ({ version: Number(row.version), name: row.name, appliedAt: Number(row.applied_at) }))
+  }).pipe(mapSqlErrors("migrate"))
+
+// An arbitrary constant: the advisory lock key that serializes weft migrations on PostgreSQL.
+const MIGRATION_LOCK_KEY = 0x77656674
+
+// Prepared, not `.unprepared`: @effect/sql-sqlite-node's unprepared path lets a preparation error
+// (a syntax error, a file that is not a database) escape as a defect instead of a SqlError.
+const execute = (sql: SqlClient.SqlClient, ddl: string): Effect.Effect<void, SqlError> =>
+  Effect.forEach(statements(ddl), (statement) => sql.unsafe(statement), { discard: true })
+
+const applyMissing = (
+  sql: SqlClient.SqlClient,
+  dialect: "sqlite" | "pg",
+  now: number
+): Effect.Effect<void, SqlError | SchemaTooNew> =>
+  Effect.gen(function*() {
+    const rows = yield* sql<{ version: number | string }>`SELECT version FROM weft_migrations`
+    const done = new Set(rows.map((row) => Number(row.version)))
+    const found = Math.max(0, ...done)
+    if (found > latestVersion) {
+      return yield* Effect.fail(new SchemaTooNew({ found, supported: latestVersion }))
+    }
+    for (const migration of migrations) {
+      if (done.has(migration.version)) continue
+      yield* execute(sql, migration[dialect])
+      yield* sql`INSERT INTO weft_migrations (version, name, applied_at)
+        VALUES (${migration.version}, ${migration.name}, ${now})`
+    }
+  })

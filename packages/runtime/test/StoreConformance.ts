@@ -1,0 +1,946 @@
+/**
+ * The Store contract as one test suite. Every implementation (memory, SQLite, later PostgreSQL)
+ * runs it, each test against a fresh store, so that they cannot drift apart. It uses nothing but
+ * the `Store` service: no SQL, no knowledge of the backend.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { AttemptRow, NewRun, RunRecord, StepRecord } from "../src/Store.js"
+import { Store } from "../src/Store.js"
+
+const T0 = 1_700_000_000_000
+const LEASE = 30_000
+
+const newRun = (overrides: Partial<NewRun> = {}): NewRun => ({
+  id: "run-1",
+  workflow: "checkout",
+  version: "v1",
+  input: { orderId: "o-1", items: [{ sku: "a", qty: 2 }], total: 12.5 },
+  now: T0,
+  ...overrides
+})
+
+const step = (overrides: Partial<StepRecord> = {}): StepRecord => ({
+  runId: "run-1",
+  stepId: "charge",
+  name: "charge",
+  kind: "step",
+  position: 0,
+  result: { _tag: "Success", value: { chargeId: "ch_1" } },
+  failed: false,
+  attempts: 1,
+  startedAt: T0 + 10,
+  finishedAt: T0 + 20,
+  ...overrides
+})
+
+const attempt = (overrides: Partial<AttemptRow> = {}): AttemptRow => ({
+  runId: "run-1",
+  stepId: "charge",
+  attempt: 1,
+  startedAt: T0 + 10,
+  finishedAt: T0 + 20,
+  outcome: "success",
+  ...overrides
+})
+
+const getRun = (id: string) =>
+  Effect.flatMap(Store, (store) => store.getRun(id)).pipe(
+    Effect.map(Option.getOrElse((): RunRecord => expect.fail(`run ${id} is missing`)))
+  )
+
+/** A queued run `run-1`, claimed by `w1` at T0 with a lease of LEASE. */
+const claimed = (overrides: Partial<NewRun> = {}) =>
+  Effect.flatMap(
+    Store,
+    (store) =>
+      store.createRun(newRun({ claim: { owner: "w1", leaseMillis: LEASE }, ...overrides })).pipe(
+        Effect.map(({ run }) => run)
+      )
+  )
+
+/**
+ * Runs the store contract against the stores `makeLayer` builds: called once per test, it must
+ * give a fresh, empty store each time.
+ */
+export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Store, unknown>): void => {
+  const test = (title: string, body: Effect.Effect<void, unknown, Store>) =>
+    it.effect(title, () => Effect.provide(body, makeLayer()))
+
+  describe(`${name} store conformance`, () => {
+    test(
+      "names its dialect",
+      Effect.gen(function*() {
+        const store = yield* Store
+        expect(store.dialect).toMatch(/^[a-z]+$/)
+      })
+    )
+
+    describe("createRun", () => {
+      test(
+        "creates a queued run with the defaults",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const { created, run } = yield* store.createRun(newRun())
+          expect(created).toBe(true)
+          expect(run).toEqual({
+            id: "run-1",
+            workflow: "checkout",
+            version: "v1",
+            status: "queued",
+            input: { orderId: "o-1", items: [{ sku: "a", qty: 2 }], total: 12.5 },
+            output: undefined,
+            failure: undefined,
+            idempotencyKey: undefined,
+            queue: "default",
+            priority: 0,
+            leaseOwner: undefined,
+            leaseExpiresAt: undefined,
+            wakeAt: undefined,
+            reason: undefined,
+            recoveries: 0,
+            origin: undefined,
+            createdAt: T0,
+            updatedAt: T0,
+            startedAt: undefined,
+            finishedAt: undefined
+          })
+          expect(yield* store.getRun("run-1")).toEqual(Option.some(run))
+        })
+      )
+
+      test(
+        "keeps the queue, priority, idempotency key and origin given",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const { run } = yield* store.createRun(
+            newRun({ queue: "emails", priority: -3, idempotencyKey: "order-1", origin: "/srv/app/workflows/é.ts" })
+          )
+          const given = ["emails", -3, "order-1", "/srv/app/workflows/é.ts"]
+          expect([run.queue, run.priority, run.idempotencyKey, run.origin]).toEqual(given)
+          const read = yield* getRun("run-1")
+          expect([read.queue, read.priority, read.idempotencyKey, read.origin]).toEqual(given)
+        })
+      )
+
+      test(
+        "returns the recorded run for the same id and the same input, whatever its key order",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun())
+          const again = yield* store.createRun(
+            newRun({ input: { total: 12.5, items: [{ qty: 2, sku: "a" }], orderId: "o-1" }, now: T0 + 5000 })
+          )
+          expect(again.created).toBe(false)
+          expect(again.run.createdAt).toBe(T0)
+          expect(again.run.input).toEqual({ orderId: "o-1", items: [{ sku: "a", qty: 2 }], total: 12.5 })
+          expect(yield* store.listRuns({})).toHaveLength(1)
+        })
+      )
+
+      test(
+        "refuses the same id with another input",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun())
+          const error = yield* Effect.flip(store.createRun(newRun({ input: { orderId: "o-2" } })))
+          expect(error._tag).toBe("RunConflict")
+          expect(error).toMatchObject({ runId: "run-1" })
+          // Array order is part of the value: a permutation is another input.
+          const permuted = yield* Effect.flip(
+            store.createRun(newRun({ input: { orderId: "o-1", items: [{ sku: "a", qty: 2 }], total: 12.51 } }))
+          )
+          expect(permuted._tag).toBe("RunConflict")
+          expect((yield* getRun("run-1")).input).toEqual(newRun().input)
+        })
+      )
+
+      test(
+        "refuses the same id with another workflow",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun())
+          const error = yield* Effect.flip(store.createRun(newRun({ workflow: "refund" })))
+          expect(error._tag).toBe("RunConflict")
+          expect((yield* getRun("run-1")).workflow).toBe("checkout")
+        })
+      )
+
+      test(
+        "returns the run recorded under the same idempotency key, whatever its input",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun({ idempotencyKey: "order-1" }))
+          const again = yield* store.createRun(
+            newRun({ id: "run-2", idempotencyKey: "order-1", input: { orderId: "other" }, now: T0 + 1 })
+          )
+          expect(again.created).toBe(false)
+          expect(again.run.id).toBe("run-1")
+          expect(again.run.input).toEqual(newRun().input)
+          expect(yield* store.getRun("run-2")).toEqual(Option.none())
+        })
+      )
+
+      test(
+        "scopes idempotency keys by workflow, and runs without a key never collide",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun({ idempotencyKey: "k" }))
+          const otherWorkflow = yield* store.createRun(newRun({ id: "run-2", workflow: "refund", idempotencyKey: "k" }))
+          expect(otherWorkflow.created).toBe(true)
+          const noKey1 = yield* store.createRun(newRun({ id: "run-3" }))
+          const noKey2 = yield* store.createRun(newRun({ id: "run-4" }))
+          expect([noKey1.created, noKey2.created]).toEqual([true, true])
+          expect(yield* store.listRuns({})).toHaveLength(4)
+        })
+      )
+
+      test(
+        "claims the run at creation when asked",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const { created, run } = yield* store.createRun(newRun({ claim: { owner: "w1", leaseMillis: LEASE } }))
+          expect(created).toBe(true)
+          expect(run).toMatchObject({
+            status: "running",
+            leaseOwner: "w1",
+            leaseExpiresAt: T0 + LEASE,
+            startedAt: T0,
+            recoveries: 0
+          })
+          expect(yield* getRun("run-1")).toEqual(run)
+          const error = yield* Effect.flip(
+            store.claimRun({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + 1 })
+          )
+          expect(error._tag).toBe("RunNotClaimable")
+        })
+      )
+
+      test(
+        "does not claim a run that was already recorded",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun())
+          const again = yield* store.createRun(newRun({ claim: { owner: "w1", leaseMillis: LEASE }, now: T0 + 1 }))
+          expect(again.created).toBe(false)
+          expect(again.run).toMatchObject({ status: "queued", leaseOwner: undefined, startedAt: undefined })
+        })
+      )
+    })
+
+    describe("getRun", () => {
+      test(
+        "finds nothing under an unknown id",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun())
+          expect(yield* store.getRun("run-2")).toEqual(Option.none())
+        })
+      )
+    })
+
+    describe("claimRun", () => {
+      test(
+        "takes a queued run: running, leased, started",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun())
+          const run = yield* store.claimRun({ id: "run-1", owner: "w1", leaseMillis: LEASE, now: T0 + 10 })
+          expect(run).toMatchObject({
+            status: "running",
+            leaseOwner: "w1",
+            leaseExpiresAt: T0 + 10 + LEASE,
+            startedAt: T0 + 10,
+            recoveries: 0,
+            updatedAt: T0 + 10,
+            createdAt: T0
+          })
+          expect(yield* getRun("run-1")).toEqual(run)
+        })
+      )
+
+      test(
+        "refuses a live lease held by another owner",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const error = yield* Effect.flip(
+            store.claimRun({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + LEASE - 1 })
+          )
+          expect(error._tag).toBe("RunNotClaimable")
+          expect(error).toMatchObject({ runId: "run-1", status: "running" })
+          expect(yield* getRun("run-1")).toMatchObject({ leaseOwner: "w1", leaseExpiresAt: T0 + LEASE, recoveries: 0 })
+        })
+      )
+
+      test(
+        "takes over an expired lease and counts a recovery",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          // A lease is live while leaseExpiresAt > now: at its expiry instant it is free.
+          const run = yield* store.claimRun({ id: "run-1", owner: "w2", leaseMillis: 1000, now: T0 + LEASE })
+          expect(run).toMatchObject({
+            status: "running",
+            leaseOwner: "w2",
+            leaseExpiresAt: T0 + LEASE + 1000,
+            startedAt: T0,
+            recoveries: 1
+          })
+        })
+      )
+
+      test(
+        "takes a live lease when forced, counting a recovery",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const run = yield* store.claimRun({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + 1, force: true })
+          expect(run).toMatchObject({ leaseOwner: "w2", leaseExpiresAt: T0 + 1 + LEASE, recoveries: 1 })
+        })
+      )
+
+      test(
+        "lets the owner claim again, which counts as a recovery once started",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const run = yield* store.claimRun({ id: "run-1", owner: "w1", leaseMillis: LEASE, now: T0 + 5 })
+          expect(run).toMatchObject({ leaseOwner: "w1", leaseExpiresAt: T0 + 5 + LEASE, recoveries: 1, startedAt: T0 })
+        })
+      )
+
+      test(
+        "refuses a finished run, even when forced",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const outcomes = [
+            { status: "succeeded", output: 1 },
+            { status: "failed", failure: { _tag: "Fail" } },
+            { status: "cancelled", failure: { _tag: "Interrupt" } }
+          ] as const
+          for (const [index, outcome] of outcomes.entries()) {
+            const id = `run-${index}`
+            yield* claimed({ id })
+            yield* store.finishRun({ id, owner: "w1", outcome, now: T0 + 1 })
+            const error = yield* Effect.flip(
+              store.claimRun({ id, owner: "w2", leaseMillis: LEASE, now: T0 + 2, force: true })
+            )
+            expect(error._tag).toBe("RunNotClaimable")
+            expect(error).toMatchObject({ runId: id, status: outcome.status })
+            expect(yield* getRun(id)).toMatchObject({ status: outcome.status, leaseOwner: undefined })
+          }
+        })
+      )
+
+      test(
+        "refuses an unknown run",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const error = yield* Effect.flip(store.claimRun({ id: "nope", owner: "w1", leaseMillis: LEASE, now: T0 }))
+          expect(error._tag).toBe("RunNotClaimable")
+          expect(error).toMatchObject({ runId: "nope" })
+          expect(yield* store.getRun("nope")).toEqual(Option.none())
+        })
+      )
+    })
+
+    describe("renewLease", () => {
+      test(
+        "extends the owner's lease",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.renewLease({ id: "run-1", owner: "w1", leaseMillis: LEASE, now: T0 + 20_000 })
+          expect(yield* getRun("run-1")).toMatchObject({
+            leaseOwner: "w1",
+            leaseExpiresAt: T0 + 20_000 + LEASE,
+            updatedAt: T0 + 20_000
+          })
+          const error = yield* Effect.flip(
+            store.claimRun({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + LEASE + 1 })
+          )
+          expect(error._tag).toBe("RunNotClaimable")
+        })
+      )
+
+      test(
+        "fails with LeaseLost for another owner and leaves the lease alone",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const error = yield* Effect.flip(
+            store.renewLease({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + 1 })
+          )
+          expect(error._tag).toBe("LeaseLost")
+          expect(error).toMatchObject({ runId: "run-1", owner: "w2" })
+          expect(yield* getRun("run-1")).toMatchObject({ leaseOwner: "w1", leaseExpiresAt: T0 + LEASE, updatedAt: T0 })
+        })
+      )
+
+      test(
+        "fails with LeaseLost once the run is finished",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.finishRun({
+            id: "run-1",
+            owner: "w1",
+            outcome: { status: "succeeded", output: null },
+            now: T0 + 1
+          })
+          const error = yield* Effect.flip(
+            store.renewLease({ id: "run-1", owner: "w1", leaseMillis: LEASE, now: T0 + 2 })
+          )
+          expect(error._tag).toBe("LeaseLost")
+        })
+      )
+    })
+
+    describe("releaseRun", () => {
+      test(
+        "leaves the run queued with its reason and no lease, to be claimed at once",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.releaseRun({ id: "run-1", owner: "w1", reason: "interrupted by SIGINT", now: T0 + 100 })
+          expect(yield* getRun("run-1")).toMatchObject({
+            status: "queued",
+            leaseOwner: undefined,
+            leaseExpiresAt: undefined,
+            reason: "interrupted by SIGINT",
+            updatedAt: T0 + 100,
+            startedAt: T0
+          })
+          const run = yield* store.claimRun({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + 101 })
+          expect(run).toMatchObject({ status: "running", leaseOwner: "w2", reason: undefined, recoveries: 1 })
+        })
+      )
+
+      test(
+        "fails with LeaseLost for another owner and changes nothing",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const before = yield* claimed()
+          const error = yield* Effect.flip(store.releaseRun({ id: "run-1", owner: "w2", reason: "no", now: T0 + 1 }))
+          expect(error._tag).toBe("LeaseLost")
+          expect(yield* getRun("run-1")).toEqual(before)
+        })
+      )
+    })
+
+    describe("finishRun", () => {
+      test(
+        "records a success with its output and drops the lease",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.recordAttempt({
+            owner: "w1",
+            attempt: attempt({ outcome: "failure", error: { _tag: "Timeout" }, delayMillis: 5 }),
+            reason: "backing off",
+            now: T0 + 1
+          })
+          const output = { receipt: { id: "r-1", lines: [1, 2, 3] } }
+          yield* store.finishRun({ id: "run-1", owner: "w1", outcome: { status: "succeeded", output }, now: T0 + 50 })
+          expect(yield* getRun("run-1")).toMatchObject({
+            status: "succeeded",
+            output,
+            failure: undefined,
+            finishedAt: T0 + 50,
+            updatedAt: T0 + 50,
+            leaseOwner: undefined,
+            leaseExpiresAt: undefined,
+            reason: undefined,
+            startedAt: T0
+          })
+        })
+      )
+
+      test(
+        "records a failure or a cancellation with its encoded cause",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const failure = {
+            _tag: "Sequential",
+            left: { _tag: "Fail", error: { _tag: "CardDeclined", code: 402 } },
+            right: { _tag: "Interrupt", fiberId: { _tag: "None" } }
+          }
+          for (const status of ["failed", "cancelled"] as const) {
+            yield* claimed({ id: status })
+            yield* store.finishRun({ id: status, owner: "w1", outcome: { status, failure }, now: T0 + 7 })
+            const run = yield* getRun(status)
+            expect(run).toMatchObject({ status, failure, finishedAt: T0 + 7, leaseOwner: undefined })
+            expect(run.output).toBeUndefined()
+          }
+        })
+      )
+
+      test(
+        "fails with LeaseLost for another owner and changes nothing",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const before = yield* claimed()
+          const error = yield* Effect.flip(
+            store.finishRun({ id: "run-1", owner: "w2", outcome: { status: "succeeded", output: 1 }, now: T0 + 1 })
+          )
+          expect(error._tag).toBe("LeaseLost")
+          expect(yield* getRun("run-1")).toEqual(before)
+        })
+      )
+    })
+
+    describe("journal", () => {
+      test(
+        "reads completed steps in position order, with every field",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const steps = [
+            step({ stepId: "reserve", name: "reserve", position: 2, result: { _tag: "Success", value: [1, 2] } }),
+            step({ stepId: "now", name: "now", kind: "now", position: 0, result: { _tag: "Success", value: T0 } }),
+            step({
+              stepId: "charge#2",
+              name: "charge",
+              position: 1,
+              failed: true,
+              attempts: 3,
+              result: { _tag: "Failure", cause: { _tag: "Fail", error: { _tag: "CardDeclined" } } },
+              startedAt: T0 + 30,
+              finishedAt: T0 + 90
+            }),
+            step({ stepId: "id", name: "id", kind: "uuid", position: 3, result: { _tag: "Success", value: "u-1" } }),
+            step({
+              stepId: "dice",
+              name: "dice",
+              kind: "random",
+              position: 4,
+              result: { _tag: "Success", value: 0.25 }
+            })
+          ]
+          for (const s of steps) {
+            yield* store.completeStep({ owner: "w1", step: s, attempt: undefined, now: T0 + 100 })
+          }
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps.map((s) => s.position)).toEqual([0, 1, 2, 3, 4])
+          expect(journal.steps).toEqual([...steps].sort((a, b) => a.position - b.position))
+          expect(journal.attempts).toEqual([])
+        })
+      )
+
+      test(
+        "round-trips attempts with every field, grouped by step in attempt order",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const declined = attempt({
+            stepId: "charge",
+            attempt: 1,
+            outcome: "failure",
+            error: { _tag: "CardDeclined", code: 402, detail: { retryable: true, hints: ["later", null] } },
+            delayMillis: 200
+          })
+          const defect = attempt({
+            stepId: "charge",
+            attempt: 2,
+            startedAt: T0 + 300,
+            finishedAt: T0 + 310,
+            outcome: "defect",
+            error: { name: "TypeError", message: "x is undefined", stack: "TypeError: x\n    at f (a.ts:1:1)" },
+            delayMillis: 400
+          })
+          const gaveUp = attempt({
+            stepId: "ship",
+            attempt: 1,
+            outcome: "failure",
+            error: { _tag: "NoCarrier" },
+            stopReason: "not-retryable"
+          })
+          const succeeded = attempt({ stepId: "charge", attempt: 3, startedAt: T0 + 800, finishedAt: T0 + 820 })
+          yield* store.recordAttempt({ owner: "w1", attempt: declined, reason: "backing off", now: T0 + 1 })
+          yield* store.recordAttempt({ owner: "w1", attempt: defect, reason: "backing off", now: T0 + 2 })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ stepId: "ship", name: "ship", position: 1, failed: true, result: { _tag: "Failure" } }),
+            attempt: gaveUp,
+            now: T0 + 3
+          })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ attempts: 3 }),
+            attempt: succeeded,
+            now: T0 + 4
+          })
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.attempts).toEqual([declined, defect, succeeded, gaveUp])
+          // Absent optional fields stay absent, rather than coming back as explicit undefined or null.
+          expect(Object.keys(journal.attempts[2]).sort()).toEqual(
+            ["attempt", "finishedAt", "outcome", "runId", "startedAt", "stepId"]
+          )
+          expect(journal.steps.map((s) => s.stepId)).toEqual(["charge", "ship"])
+        })
+      )
+
+      test(
+        "keeps JSON null apart from undefined",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ stepId: "a", position: 0, result: null }),
+            attempt: attempt({ stepId: "a", outcome: "failure", error: null }),
+            now: T0 + 1
+          })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ stepId: "b", position: 1, result: undefined }),
+            attempt: attempt({ stepId: "b" }),
+            now: T0 + 2
+          })
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps[0].result).toBeNull()
+          expect(journal.steps[1].result).toBeUndefined()
+          expect("error" in journal.attempts[0]).toBe(true)
+          expect(journal.attempts[0].error).toBeNull()
+          expect("error" in journal.attempts[1]).toBe(false)
+        })
+      )
+
+      test(
+        "recordAttempt sets the run's reason, and the step's completion clears it",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const reason = "backing off until 2023-11-14T22:13:20.200Z after attempt 1 of step charge"
+          yield* store.recordAttempt({
+            owner: "w1",
+            attempt: attempt({ outcome: "failure", delayMillis: 200 }),
+            reason,
+            now: T0 + 20
+          })
+          expect(yield* getRun("run-1")).toMatchObject({ reason, updatedAt: T0 + 20, status: "running" })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ attempts: 2 }),
+            attempt: attempt({ attempt: 2 }),
+            now: T0 + 300
+          })
+          expect(yield* getRun("run-1")).toMatchObject({ reason: undefined, updatedAt: T0 + 300 })
+        })
+      )
+
+      test(
+        "keeps the first write of a step or attempt written twice",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const first = step({ result: { _tag: "Success", value: "first" } })
+          yield* store.completeStep({ owner: "w1", step: first, attempt: attempt(), now: T0 + 1 })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ result: { _tag: "Success", value: "second" }, position: 7 }),
+            attempt: attempt({ outcome: "failure", error: "second" }),
+            now: T0 + 2
+          })
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps).toEqual([first])
+          expect(journal.attempts).toEqual([attempt()])
+        })
+      )
+
+      test(
+        "keeps each run's journal to itself",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* claimed({ id: "run-2" })
+          yield* store.completeStep({ owner: "w1", step: step(), attempt: attempt(), now: T0 + 1 })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ runId: "run-2", result: "other" }),
+            attempt: attempt({ runId: "run-2" }),
+            now: T0 + 1
+          })
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps).toEqual([step()])
+          expect(journal.attempts).toEqual([attempt()])
+          expect((yield* store.readJournal("run-2")).steps[0].result).toBe("other")
+          expect(yield* store.readJournal("unknown")).toEqual({ steps: [], attempts: [] })
+        })
+      )
+    })
+
+    describe("fencing", () => {
+      test(
+        "a worker whose run was taken over with force can write nothing",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.completeStep({ owner: "w1", step: step(), attempt: attempt(), now: T0 + 1 })
+          yield* store.claimRun({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + 2, force: true })
+          const before = yield* getRun("run-1")
+          const writes = [
+            store.completeStep({
+              owner: "w1",
+              step: step({ stepId: "ship", position: 1 }),
+              attempt: attempt({ stepId: "ship" }),
+              now: T0 + 3
+            }),
+            store.recordAttempt({
+              owner: "w1",
+              attempt: attempt({ stepId: "ship", outcome: "failure", delayMillis: 1 }),
+              reason: "stale worker",
+              now: T0 + 3
+            }),
+            store.renewLease({ id: "run-1", owner: "w1", leaseMillis: LEASE, now: T0 + 3 }),
+            store.releaseRun({ id: "run-1", owner: "w1", reason: "stale worker", now: T0 + 3 }),
+            store.finishRun({ id: "run-1", owner: "w1", outcome: { status: "succeeded", output: 1 }, now: T0 + 3 })
+          ]
+          for (const write of writes) {
+            const error = yield* Effect.flip(write)
+            expect(error._tag).toBe("LeaseLost")
+            expect(error).toMatchObject({ runId: "run-1", owner: "w1" })
+          }
+          expect(yield* getRun("run-1")).toEqual(before)
+          expect(before).toMatchObject({ leaseOwner: "w2", status: "running" })
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps.map((s) => s.stepId)).toEqual(["charge"])
+          expect(journal.attempts.map((a) => a.stepId)).toEqual(["charge"])
+          // The new owner writes.
+          yield* store.completeStep({
+            owner: "w2",
+            step: step({ stepId: "ship", position: 1 }),
+            attempt: undefined,
+            now: T0 + 4
+          })
+          expect((yield* store.readJournal("run-1")).steps.map((s) => s.stepId)).toEqual(["charge", "ship"])
+        })
+      )
+
+      test(
+        "an expired lease still fences by owner: writes succeed until another worker claims",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.completeStep({ owner: "w1", step: step(), attempt: undefined, now: T0 + LEASE + 5 })
+          yield* store.claimRun({ id: "run-1", owner: "w2", leaseMillis: LEASE, now: T0 + LEASE + 6 })
+          const error = yield* Effect.flip(
+            store.completeStep({
+              owner: "w1",
+              step: step({ stepId: "ship", position: 1 }),
+              attempt: undefined,
+              now: T0 + LEASE + 7
+            })
+          )
+          expect(error._tag).toBe("LeaseLost")
+          expect((yield* store.readJournal("run-1")).steps).toHaveLength(1)
+        })
+      )
+
+      test(
+        "nobody writes to a run that is not claimed, or does not exist",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun())
+          const queued = yield* Effect.flip(
+            store.completeStep({ owner: "w1", step: step(), attempt: attempt(), now: T0 + 1 })
+          )
+          expect(queued._tag).toBe("LeaseLost")
+          const missing = yield* Effect.flip(
+            store.recordAttempt({ owner: "w1", attempt: attempt({ runId: "nope" }), reason: "x", now: T0 + 1 })
+          )
+          expect(missing).toMatchObject({ _tag: "LeaseLost", runId: "nope" })
+          expect(yield* store.readJournal("run-1")).toEqual({ steps: [], attempts: [] })
+        })
+      )
+      test(
+        "a value JSON cannot hold is a defect, and writes nothing",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const bigint = { amount: BigInt(1) }
+          const exits: ReadonlyArray<Exit.Exit<unknown, unknown>> = [
+            yield* Effect.exit(store.createRun(newRun({ id: "run-2", input: bigint }))),
+            yield* Effect.exit(
+              store.completeStep({ owner: "w1", step: step({ result: bigint }), attempt: attempt(), now: T0 + 1 })
+            ),
+            yield* Effect.exit(
+              store.completeStep({ owner: "w1", step: step(), attempt: attempt({ error: bigint }), now: T0 + 1 })
+            ),
+            yield* Effect.exit(
+              store.finishRun({
+                id: "run-1",
+                owner: "w1",
+                outcome: { status: "succeeded", output: bigint },
+                now: T0 + 1
+              })
+            )
+          ]
+          for (const exit of exits) {
+            expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+          }
+          expect(yield* store.getRun("run-2")).toEqual(Option.none())
+          expect(yield* store.readJournal("run-1")).toEqual({ steps: [], attempts: [] })
+          expect(yield* getRun("run-1")).toMatchObject({ status: "running", updatedAt: T0, leaseOwner: "w1" })
+        })
+      )
+    })
+
+    describe("listRuns", () => {
+      const seed = Effect.gen(function*() {
+        const store = yield* Store
+        yield* store.createRun(newRun({ id: "a", workflow: "checkout", now: T0 }))
+        yield* store.createRun(newRun({ id: "b", workflow: "refund", now: T0 + 10 }))
+        yield* store.createRun(
+          newRun({ id: "c", workflow: "checkout", now: T0 + 20, claim: { owner: "w", leaseMillis: 1 } })
+        )
+        yield* store.createRun(
+          newRun({ id: "d", workflow: "checkout", now: T0 + 30, claim: { owner: "w", leaseMillis: 1 } })
+        )
+        yield* store.finishRun({ id: "d", owner: "w", outcome: { status: "failed", failure: {} }, now: T0 + 40 })
+        return store
+      })
+      test(
+        "lists newest first",
+        Effect.gen(function*() {
+          const store = yield* seed
+          expect(ids(yield* store.listRuns({}))).toEqual(["d", "c", "b", "a"])
+        })
+      )
+
+      test(
+        "orders runs created at the same instant by id, descending",
+        Effect.gen(function*() {
+          const store = yield* Store
+          for (const id of ["m", "z", "a"]) yield* store.createRun(newRun({ id, now: T0 }))
+          expect(ids(yield* store.listRuns({}))).toEqual(["z", "m", "a"])
+        })
+      )
+
+      test(
+        "filters by status, workflow and creation time, and limits",
+        Effect.gen(function*() {
+          const store = yield* seed
+          expect(ids(yield* store.listRuns({ status: "running" }))).toEqual(["c"])
+          expect(ids(yield* store.listRuns({ status: "failed" }))).toEqual(["d"])
+          expect(ids(yield* store.listRuns({ status: "succeeded" }))).toEqual([])
+          expect(ids(yield* store.listRuns({ workflow: "checkout" }))).toEqual(["d", "c", "a"])
+          expect(ids(yield* store.listRuns({ since: T0 + 10 }))).toEqual(["d", "c", "b"])
+          expect(ids(yield* store.listRuns({ limit: 2 }))).toEqual(["d", "c"])
+          expect(ids(yield* store.listRuns({ limit: 0 }))).toEqual([])
+          expect(ids(yield* store.listRuns({ workflow: "checkout", since: T0 + 5, status: "running", limit: 5 })))
+            .toEqual(["c"])
+          expect(ids(yield* store.listRuns({ workflow: "checkout", limit: 1 }))).toEqual(["d"])
+          expect(ids(yield* store.listRuns({ workflow: "nope" }))).toEqual([])
+        })
+      )
+
+      test(
+        "returns whole records",
+        Effect.gen(function*() {
+          const store = yield* seed
+          const [d] = yield* store.listRuns({ limit: 1 })
+          expect(d).toEqual(yield* getRun("d"))
+          expect(d).toMatchObject({ status: "failed", failure: {}, finishedAt: T0 + 40 })
+        })
+      )
+    })
+
+    describe("values", () => {
+      // No NUL in plain text columns: PostgreSQL's TEXT cannot hold one (JSON escapes it, so values can).
+      const text = "héllo wörld 日本語 🎉 שלום \u2028 \n\t \"quoted\" \\ 'single' ; DROP TABLE weft_runs; --"
+      const nested = {
+        text,
+        nul: "before\u0000after",
+        deep: { a: [1, "two", { three: [true, false, null] }], b: { c: { d: { e: [] } } } },
+        numbers: [0, -42, 3.14159, 1e-7, 2 ** 53 - 1, -(2 ** 31)],
+        empty: { string: "", object: {}, array: [] },
+        "kéy with spaces & ünïcode 🔑": "value"
+      }
+
+      test(
+        "round-trips nested JSON and unicode in every stored value",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const id = "run-ünïcødé-🎉"
+          const owner = "wörker-日本"
+          const { run } = yield* store.createRun(
+            newRun({
+              id,
+              workflow: "结账-checkout",
+              version: "v1 ✓",
+              input: nested,
+              queue: "ωmega",
+              idempotencyKey: "clé-🔑",
+              claim: { owner, leaseMillis: LEASE }
+            })
+          )
+          expect(run).toMatchObject({ id, workflow: "结账-checkout", version: "v1 ✓", input: nested, queue: "ωmega" })
+          const s = step({
+            runId: id,
+            stepId: "charge-💳#2",
+            name: "charge-💳",
+            result: { _tag: "Success", value: nested }
+          })
+          const a = attempt({ runId: id, stepId: "charge-💳#2", outcome: "failure", error: nested, stopReason: text })
+          yield* store.completeStep({ owner, step: s, attempt: a, now: T0 + 1 })
+          const journal = yield* store.readJournal(id)
+          expect(journal.steps).toEqual([s])
+          expect(journal.attempts).toEqual([a])
+          yield* store.recordAttempt({
+            owner,
+            attempt: attempt({ runId: id, stepId: "x", attempt: 9 }),
+            reason: text,
+            now: T0 + 2
+          })
+          expect((yield* getRun(id)).reason).toBe(text)
+          yield* store.finishRun({ id, owner, outcome: { status: "succeeded", output: nested }, now: T0 + 3 })
+          expect((yield* getRun(id)).output).toEqual(nested)
+          expect(ids(yield* store.listRuns({ workflow: "结账-checkout" }))).toEqual([id])
+          const again = yield* store.createRun(
+            newRun({ id: "other", workflow: "结账-checkout", idempotencyKey: "clé-🔑" })
+          )
+          expect(again).toMatchObject({ created: false, run: { id } })
+        })
+      )
+
+      test(
+        "round-trips top-level primitives, null and a missing input",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const inputs: ReadonlyArray<unknown> = ["text", "", 0, -1.5, true, false, null, [], [null], {}, undefined]
+          for (const [index, input] of inputs.entries()) {
+            yield* store.createRun(newRun({ id: `r${index}`, input }))
+            const read = yield* getRun(`r${index}`)
+            expect(read.input).toStrictEqual(input)
+            // The same input again is the same run, not a conflict.
+            expect((yield* store.createRun(newRun({ id: `r${index}`, input }))).created).toBe(false)
+          }
+          const error = yield* Effect.flip(store.createRun(newRun({ id: "r10", input: null })))
+          expect(error._tag).toBe("RunConflict")
+        })
+      )
+
+      test(
+        "stores values as JSON: undefined fields are dropped, nothing is shared with the caller",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const input = { kept: 1, dropped: undefined, list: [1] }
+          yield* store.createRun(newRun({ input }))
+          input.list.push(2)
+          const read = yield* getRun("run-1")
+          expect(read.input).toStrictEqual({ kept: 1, list: [1] })
+          const again = yield* store.createRun(newRun({ input: { kept: 1, list: [1] } }))
+          expect(again.created).toBe(false)
+        })
+      )
+    })
+  })
+}
+
+const ids = (runs: ReadonlyArray<RunRecord>) => runs.map((run) => run.id)

@@ -1,0 +1,75 @@
+-- weft's PostgreSQL schema after every migration (latest version 1).
+-- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
+
+-- bootstrap (created by the migrator itself)
+
+CREATE TABLE IF NOT EXISTS weft_migrations (
+  version INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  applied_at BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS weft_locks (
+  name TEXT PRIMARY KEY,
+  locked_at BIGINT NOT NULL
+);
+
+-- version 1: runs, steps and attempts
+
+CREATE TABLE weft_runs (
+  id TEXT COLLATE "C" PRIMARY KEY,
+  workflow TEXT COLLATE "C" NOT NULL,
+  version TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'sleeping', 'waiting', 'succeeded', 'failed', 'cancelled')),
+  input TEXT,
+  output TEXT,
+  failure TEXT,
+  idempotency_key TEXT COLLATE "C",
+  queue TEXT COLLATE "C" NOT NULL,
+  priority INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at BIGINT,
+  wake_at BIGINT,
+  reason TEXT,
+  recoveries INTEGER NOT NULL DEFAULT 0,
+  origin TEXT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  started_at BIGINT,
+  finished_at BIGINT
+);
+
+CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
+
+CREATE INDEX weft_runs_created ON weft_runs (created_at);
+
+CREATE INDEX weft_runs_workflow_created ON weft_runs (workflow, created_at);
+
+CREATE TABLE weft_steps (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT COLLATE "C" NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  result TEXT,
+  failed SMALLINT NOT NULL CHECK (failed IN (0, 1)),
+  attempts INTEGER NOT NULL,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL,
+  PRIMARY KEY (run_id, step_id)
+);
+
+CREATE TABLE weft_attempts (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT COLLATE "C" NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at BIGINT NOT NULL,
+  finished_at BIGINT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'defect')),
+  error TEXT,
+  delay_millis BIGINT,
+  stop_reason TEXT,
+  PRIMARY KEY (run_id, step_id, attempt)
+);

@@ -1,0 +1,71 @@
+-- weft's SQLite schema after every migration (latest version 1).
+-- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
+
+CREATE TABLE weft_attempts (
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'defect')),
+  error TEXT,
+  delay_millis INTEGER,
+  stop_reason TEXT,
+  PRIMARY KEY (run_id, step_id, attempt)
+) STRICT;
+
+CREATE TABLE weft_locks (
+  name TEXT PRIMARY KEY NOT NULL,
+  locked_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE weft_migrations (
+  version INTEGER PRIMARY KEY NOT NULL,
+  name TEXT NOT NULL,
+  applied_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE weft_runs (
+  id TEXT PRIMARY KEY NOT NULL,
+  workflow TEXT NOT NULL,
+  version TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'sleeping', 'waiting', 'succeeded', 'failed', 'cancelled')),
+  input TEXT,
+  output TEXT,
+  failure TEXT,
+  idempotency_key TEXT,
+  queue TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  lease_owner TEXT,
+  lease_expires_at INTEGER,
+  wake_at INTEGER,
+  reason TEXT,
+  recoveries INTEGER NOT NULL DEFAULT 0,
+  origin TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER
+) STRICT;
+
+CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
+
+CREATE INDEX weft_runs_created ON weft_runs (created_at);
+
+CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE INDEX weft_runs_workflow_created ON weft_runs (workflow, created_at);
+
+CREATE TABLE weft_steps (
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  step_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  result TEXT,
+  failed INTEGER NOT NULL CHECK (failed IN (0, 1)),
+  attempts INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_id)
+) STRICT;
