@@ -2,8 +2,8 @@
  * The runtime's own failures: a store that cannot be reached, a start that conflicts with a
  * recorded run, a lease that another worker took over, a run or workflow that does not exist.
  */
-import * as Schema from "effect/Schema"
 import { Failure } from "@weft/core"
+import * as Schema from "effect/Schema"
 
 /** The store could not do `operation` (after the runtime's own retries, where it has them). */
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>("@weft/runtime/StoreUnavailable")(
@@ -60,9 +60,7 @@ export class WorkflowNotFound extends Schema.TaggedError<WorkflowNotFound>("@wef
   { workflow: Schema.String, known: Schema.Array(Schema.String) }
 ) {
   get message(): string {
-    return `unknown workflow "${this.workflow}"${
-      this.known.length === 0 ? "" : `; known: ${this.known.join(", ")}`
-    }`
+    return `unknown workflow "${this.workflow}"${this.known.length === 0 ? "" : `; known: ${this.known.join(", ")}`}`
   }
 }
 

@@ -1,0 +1,303 @@
+/**
+ * The engine executes a claimed run by replay: the workflow body runs from the top, every step
+ * found in the journal returns its recorded result without running again, and every new attempt
+ * and completion is written to the store before the body goes on. The run's end is recorded as
+ * its encoded output or its full encoded Cause.
+ */
+import { Execution, Failure, type Workflow } from "@weft/core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type { LeaseLost, StoreUnavailable } from "./Errors.js"
+import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
+import { Store } from "./Store.js"
+
+/** How to execute a run. */
+export interface ExecuteOptions {
+  /** The lease owner (this worker); the run must already be claimed by it. */
+  readonly owner: string
+  /** Lease length; the heartbeat renews it every third of it. Default 30 seconds. */
+  readonly leaseMillis?: number | undefined
+  /** Receives live progress (the CLI prints it). */
+  readonly onProgress?: ((event: Execution.ProgressEvent) => Effect.Effect<void>) | undefined
+}
+
+/** The result of executing a run to its end. */
+export interface Executed {
+  readonly outcome: Outcome
+  /** The run's decoded exit, as a client would see it. */
+  readonly exit: Exit.Exit<unknown, unknown>
+}
+
+/** The schema of a workflow's stored Cause. */
+export const causeSchema = (workflow: Workflow.Any) =>
+  Schema.Cause({ error: workflow.failure, defect: Failure.Defect }) as Schema.Schema<
+    Cause.Cause<unknown>,
+    Schema.CauseEncoded<unknown, unknown>
+  >
+
+/** Decodes a run's stored end into an Exit with the workflow's types. */
+export const decodeOutcome = (
+  workflow: Workflow.Any,
+  run: RunRecord
+): Effect.Effect<Exit.Exit<unknown, unknown>, ParseResult.ParseError> =>
+  run.status === "succeeded"
+    ? Effect.map(Schema.decodeUnknown(workflow.success)(run.output), Exit.succeed)
+    : Effect.map(Schema.decodeUnknown(causeSchema(workflow))(run.failure), Exit.failCause)
+
+/** The first line of a parse error with the path of the offending field, for messages. */
+export const describeParseError = (
+  error: ParseResult.ParseError
+): { readonly path: string; readonly issue: string } => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const first = issues[0]
+  if (first === undefined) return { path: "", issue: error.message }
+  return {
+    path: first.path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("").replace(/^\./, ""),
+    issue: issues.map((i) => (i.path.length > 0 ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ")
+  }
+}
+
+const idFor = (name: string, occurrence: number) => (occurrence === 1 ? name : `${name}#${occurrence}`)
+
+/**
+ * Encodes a run's Cause. A failure its workflow does not declare cannot be stored as a typed
+ * error: it is kept as a defect that says so, rather than lost.
+ */
+const encodeCause = (workflow: Workflow.Any, cause: Cause.Cause<unknown>): unknown => {
+  const schema = causeSchema(workflow)
+  const direct = Schema.encodeEither(schema)(cause)
+  if (Either.isRight(direct)) return direct.right
+  const isDeclared = Schema.is(workflow.failure)
+  const cleaned = Cause.flatMap(cause, (error) =>
+    isDeclared(error)
+      ? Cause.fail(error)
+      : Cause.die(
+        new Error(`workflow "${workflow.name}" failed with an error it does not declare: ${JSON.stringify(error)}`, {
+          cause: error
+        })
+      ))
+  return Either.getOrElse(
+    Schema.encodeEither(schema)(cleaned),
+    () =>
+      Schema.encodeSync(schema)(Cause.die(new Error(`the failure of workflow "${workflow.name}" could not be encoded`)))
+  )
+}
+
+/**
+ * Executes a run already claimed by `options.owner` until it ends, and records the end.
+ *
+ * Fails with the store's error when the store goes away or the lease is lost: the run is then
+ * not finished here and resumes elsewhere from its journal. When the fiber is interrupted
+ * (Ctrl-C, shutdown), the lease is released and the run stays resumable.
+ */
+export const execute = <W extends Workflow.Any>(
+  workflow: W,
+  run: RunRecord,
+  options: ExecuteOptions
+): Effect.Effect<Executed, StoreUnavailable | LeaseLost, Store | Workflow.Requirements<W>> =>
+  Effect.gen(function*() {
+    const store = yield* Store
+    const leaseMillis = options.leaseMillis ?? 30_000
+    const owner = options.owner
+    const journal = yield* store.readJournal(run.id)
+
+    const byPosition: Array<StepRecord | undefined> = []
+    for (const step of journal.steps) byPosition[step.position] = step
+    const attemptsByStep = new Map<string, Array<AttemptRow>>()
+    for (const attempt of journal.attempts) {
+      const list = attemptsByStep.get(attempt.stepId)
+      if (list === undefined) attemptsByStep.set(attempt.stepId, [attempt])
+      else list.push(attempt)
+    }
+    const occurrences = new Map<string, number>()
+    let position = 0
+    // Set when the body must stop for a reason that is not the workflow's own: the journal does not
+    // match the code, or the store failed or the lease was lost while writing.
+    let nonDeterminism: Failure.NonDeterminism | undefined
+    let aborted: StoreUnavailable | LeaseLost | undefined
+
+    const abortWith = (error: StoreUnavailable | LeaseLost) =>
+      Effect.suspend(() => {
+        aborted ??= error
+        return Effect.interrupt
+      })
+
+    const progress = options.onProgress ?? (() => Effect.void)
+
+    const execution: Execution.ExecutionService = {
+      runId: run.id,
+      workflow: run.workflow,
+      enter: (name, kind) =>
+        Effect.suspend(() => {
+          const occurrence = (occurrences.get(name) ?? 0) + 1
+          occurrences.set(name, occurrence)
+          const stepId = idFor(name, occurrence)
+          const at = position++
+          const recorded = byPosition[at]
+          if (recorded !== undefined && (recorded.stepId !== stepId || recorded.kind !== kind)) {
+            nonDeterminism ??= new Failure.NonDeterminism({
+              runId: run.id,
+              scope: "",
+              position: at,
+              expected: recorded.stepId,
+              found: stepId
+            })
+            return Effect.interrupt
+          }
+          return Effect.succeed({
+            stepId,
+            name,
+            kind,
+            position: at,
+            result: recorded === undefined ? Option.none() : Option.some(recorded.result),
+            attempts: attemptsByStep.get(stepId) ?? []
+          })
+        }),
+      recordAttempt: (slot, attempt) =>
+        Effect.catchAll(
+          Effect.tap(
+            store.recordAttempt({
+              owner,
+              attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
+              reason: `backing off until ${
+                new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
+              } after attempt ${attempt.attempt} of step ${slot.stepId}`,
+              now: attempt.finishedAt
+            }),
+            () =>
+              Effect.sync(() => {
+                const row = { ...attempt, runId: run.id, stepId: slot.stepId }
+                const list = attemptsByStep.get(slot.stepId)
+                if (list === undefined) attemptsByStep.set(slot.stepId, [row])
+                else list.push(row)
+              })
+          ),
+          abortWith
+        ),
+      complete: (slot, attempt, result) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const earlier = attemptsByStep.get(slot.stepId) ?? []
+          const exitTag = (result as { readonly _tag?: string })._tag
+          yield* store.completeStep({
+            owner,
+            step: {
+              runId: run.id,
+              stepId: slot.stepId,
+              name: slot.name,
+              kind: slot.kind,
+              position: slot.position,
+              result,
+              failed: exitTag === "Failure",
+              attempts: attempt?.attempt ?? earlier.length,
+              startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
+              finishedAt: attempt?.finishedAt ?? now
+            },
+            attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
+            now
+          })
+        }).pipe(Effect.catchAll(abortWith)),
+      progress
+    }
+
+    const body: Effect.Effect<unknown, unknown, Workflow.Requirements<W>> = Effect.flatMap(
+      Effect.mapError(Schema.decodeUnknown(workflow.input)(run.input), (error) => {
+        const { issue, path } = describeParseError(error)
+        return new Failure.InputInvalid({ workflow: workflow.name, path, issue })
+      }),
+      (input) => Effect.provideService(workflow.run(input), Execution.Execution, execution)
+    )
+
+    // The heartbeat runs beside the body, not in it, so a step that hogs its fiber cannot starve
+    // it; losing the lease stops the body.
+    const heartbeat = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* store.renewLease({ id: run.id, owner, leaseMillis, now })
+    }).pipe(
+      Effect.retry(Schedule.exponential(Duration.millis(200)).pipe(Schedule.upTo(Duration.millis(leaseMillis / 2)))),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.floor(leaseMillis / 3))))),
+      Effect.delay(Duration.millis(Math.max(10, Math.floor(leaseMillis / 3))))
+    )
+
+    // Everything after the body (recording its end, or releasing the lease when interrupted) runs
+    // uninterruptibly: an interrupted fiber must still leave the run resumable.
+    return yield* Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        const bodyFiber = yield* Effect.fork(restore(body))
+        const heartbeatFiber = yield* Effect.fork(restore(
+          Effect.catchAll(heartbeat, (error) =>
+            Effect.zipRight(
+              Effect.sync(() => {
+                aborted ??= error
+              }),
+              Fiber.interrupt(bodyFiber)
+            ))
+        ))
+        const exit = yield* restore(Fiber.join(bodyFiber)).pipe(
+          Effect.onInterrupt(() => Fiber.interrupt(bodyFiber)),
+          Effect.exit
+        )
+        yield* Fiber.interrupt(heartbeatFiber)
+        const now = yield* Clock.currentTimeMillis
+        if (nonDeterminism !== undefined) {
+          return yield* finish(workflow, run.id, owner, now, Exit.failCause(Cause.fail(nonDeterminism)))
+        }
+        if (aborted !== undefined) return yield* Effect.fail(aborted)
+        if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+          yield* Effect.catchAll(
+            store.releaseRun({
+              id: run.id,
+              owner,
+              reason: `interrupted at ${new Date(now).toISOString()}; resume it with: weft resume ${run.id}`,
+              now
+            }),
+            () => Effect.void
+          )
+          return yield* Effect.interrupt
+        }
+        return yield* finish(workflow, run.id, owner, now, exit)
+      })
+    )
+  }) as never
+
+const finish = (
+  workflow: Workflow.Any,
+  runId: string,
+  owner: string,
+  now: number,
+  exit: Exit.Exit<unknown, unknown>
+): Effect.Effect<Executed, StoreUnavailable | LeaseLost, Store> =>
+  Effect.gen(function*() {
+    const store = yield* Store
+    let outcome: Outcome
+    let finalExit = exit
+    if (Exit.isSuccess(exit)) {
+      const encoded = Schema.encodeEither(workflow.success)(exit.value)
+      if (Either.isRight(encoded)) {
+        outcome = { status: "succeeded", output: encoded.right }
+        // Hand back what a client reading the store would decode.
+        finalExit = Exit.succeed(Schema.decodeUnknownSync(workflow.success)(encoded.right))
+      } else {
+        const cause = Cause.die(
+          new Error(`workflow "${workflow.name}" returned a value its success schema rejects: ${encoded.left.message}`)
+        )
+        outcome = { status: "failed", failure: encodeCause(workflow, cause) }
+        finalExit = Exit.failCause(cause)
+      }
+    } else {
+      const failure = encodeCause(workflow, exit.cause)
+      outcome = { status: "failed", failure }
+      finalExit = Exit.failCause(Schema.decodeUnknownSync(causeSchema(workflow))(failure))
+    }
+    yield* store.finishRun({ id: runId, owner, outcome, now })
+    return { outcome, exit: finalExit }
+  })

@@ -1,0 +1,30 @@
+/**
+ * @weft/runtime: the engine, the stores and the client.
+ */
+
+/** Starts runs and reads their results with the declared types. */
+export * as Client from "./Client.js"
+
+/** Executes a claimed run by replay of its journal. */
+export * as Engine from "./Engine.js"
+
+/** The runtime's failures: StoreUnavailable, RunConflict, RunNotFound, LeaseLost, ... */
+export * as Errors from "./Errors.js"
+
+/** The in-memory store, for tests. */
+export * as MemoryStore from "./MemoryStore.js"
+
+/** Lease owner identities. */
+export * as Owner from "./Owner.js"
+
+/** Claims a run for this process and executes it. */
+export * as Runner from "./Runner.js"
+
+/** The embedded default store: SQLite in a file. */
+export * as SqliteStore from "./SqliteStore.js"
+
+/** The store over any @effect/sql client, with its migrations. */
+export * as SqlStore from "./SqlStore.js"
+
+/** The storage contract. */
+export * as Store from "./Store.js"
