@@ -1,0 +1,3 @@
+#!/usr/bin/env node
+// The weft command. Runs the built CLI (dist/); `pnpm build` makes it.
+import "../dist/bin.js"

@@ -1,0 +1,112 @@
+/**
+ * The help texts of the `weft` command, one per command, each with an example.
+ */
+
+/** Exit codes, as documented in the README. */
+export const ExitCode = {
+  /** The run succeeded (or the command did what it was asked). */
+  ok: 0,
+  /** The run failed with a typed error. */
+  failed: 1,
+  /** Bad usage or input; nothing was written to the store. */
+  usage: 2,
+  /** The run failed with a defect (a bug: a thrown exception, an undeclared error). */
+  defect: 3,
+  /** The store cannot be used (unreachable, locked, a newer schema). */
+  store: 4,
+  /** Interrupted (Ctrl-C); the run stays resumable. */
+  interrupted: 130
+} as const
+
+export const main = `weft — durable workflows on Effect
+
+Usage: weft <command> [options]
+
+Commands:
+  run <module> [workflow]   run a workflow in this process, with live progress
+  resume <run-id>           continue an interrupted or crashed run from its journal
+  list                      list runs, newest first
+  show <run-id>             a run's timeline of steps and attempts, and its cause tree
+  workflows <module>        the workflows a module exports, with their schemas
+  help [command]            help for a command
+
+Global options:
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db, or $WEFT_STORE) or memory:
+  --json                    print data as JSON on stdout
+  --version                 print weft's version
+
+Exit codes: 0 succeeded, 1 failed with a typed error, 2 bad usage or input (nothing written),
+3 defect, 4 store unavailable, 130 interrupted (the run stays resumable).
+
+Example:
+  weft run examples/checkout.ts --input '{"id":"order-1","items":[{"sku":"book","quantity":1}],"card":"4242"}'
+`
+
+export const commands: Record<string, string> = {
+  run: `Usage: weft run <module> [workflow] [options]
+
+Starts a run of a workflow exported by a TypeScript or JavaScript module and executes it in this
+process. Progress goes to stderr; the result goes to stdout. On failure, the full cause trace.
+Starting again with the same --id (or the same idempotency key) continues or returns that run.
+
+Options:
+  --input <json|@file>      the workflow's input as JSON, or @path to a JSON file
+  --id <run-id>             the run's id (default: from the workflow's idempotency key, or new)
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --json                    print the result (or the failure trace) as JSON
+
+Example:
+  weft run examples/checkout.ts checkout --input @examples/order.json --id order-1
+`,
+  resume: `Usage: weft resume <run-id> [options]
+
+Continues a run that was interrupted (Ctrl-C) or whose process died: completed steps return their
+journaled results without running again. A run held by a live process elsewhere is left alone
+unless --force is given.
+
+Options:
+  --module <path>           the workflow module (default: the one the run was started from)
+  --force                   take the run even if another process's lease is still live
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --json                    print the result (or the failure trace) as JSON
+
+Example:
+  weft resume YourRunId
+`,
+  list: `Usage: weft list [options]
+
+Lists runs, newest first.
+
+Options:
+  --status <status>         queued, running, sleeping, waiting, succeeded, failed or cancelled
+  --workflow <name>         only runs of this workflow
+  --limit <n>               at most n runs (default 50)
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --json                    print the runs as JSON
+
+Example:
+  weft list --status failed --limit 10
+`,
+  show: `Usage: weft show <run-id> [options]
+
+Prints a run's timeline (each step and attempt with its duration and error) and, for a failed
+run, its full cause tree.
+
+Options:
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --json                    print the trace as JSON
+
+Example:
+  weft show YourRunId
+`,
+  workflows: `Usage: weft workflows <module> [options]
+
+Lists the workflows a module exports, with their input, success and error schemas.
+
+Options:
+  --json                    print them as JSON (schemas as JSON Schema where possible)
+
+Example:
+  weft workflows examples/checkout.ts
+`
+}

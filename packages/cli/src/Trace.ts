@@ -1,0 +1,360 @@
+/**
+ * A run's history as plain data: the run, its steps with every attempt, and its failure Cause as a
+ * tree of error views. Built from the store's encoded records alone (no workflow module needed), it
+ * is what `--json` prints for a failed run and for `weft show`, and what the text renderers draw.
+ */
+import { Failure } from "@weft/core"
+import type { Store } from "@weft/runtime"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+
+/**
+ * An error as shown to a person: a tagged error (`tagged: true`, drawn `Tag { field: value }`) or a
+ * thrown exception (`tagged: false`, drawn `Name: message` with its stack), with its `cause` chain.
+ */
+export interface ErrorView {
+  /** The `_tag` of a typed error, or the `name` of an exception (`Error`, `TypeError`). */
+  readonly tag: string
+  readonly tagged: boolean
+  /** The exception's message, or a built-in error's explanation of itself. */
+  readonly message?: string
+  /** The error's own fields, without `_tag` and `cause`. */
+  readonly fields: Record<string, unknown>
+  /** Stack frames in the user's code (`at charge (/app/checkout.ts:42:7)`), innermost first. */
+  readonly stack?: ReadonlyArray<string>
+  /** What caused this error, followed in full. */
+  readonly cause?: ErrorView
+}
+
+/** A run's failure Cause as a tree; nested sequential and parallel causes are flattened. */
+export type CauseView =
+  | { readonly kind: "empty" }
+  | { readonly kind: "fail"; readonly error: ErrorView }
+  | { readonly kind: "defect"; readonly error: ErrorView }
+  | { readonly kind: "interrupt"; readonly fiberId?: string }
+  | { readonly kind: "sequential" | "parallel"; readonly children: ReadonlyArray<CauseView> }
+
+/** One attempt of a step. Times are epoch milliseconds. */
+export interface AttemptView {
+  readonly attempt: number
+  readonly outcome: "success" | "failure" | "defect"
+  readonly startedAt: number
+  readonly finishedAt: number
+  readonly durationMillis: number
+  readonly error?: ErrorView
+  /** The delay chosen before the next attempt, when the step retried. */
+  readonly delayMillis?: number
+  /** Why the step gave up after this attempt (`not-retryable`, `attempts-exhausted`, ...). */
+  readonly stopReason?: string
+}
+
+/**
+ * Where a step is: completed (`succeeded`, `failed`), or with attempts but no completion, either cut
+ * off by a crash, Ctrl-C or the run's end (`interrupted`) or due to run again (`retrying`).
+ */
+export type StepStatus = "succeeded" | "failed" | "interrupted" | "retrying"
+
+/** A step of the run with all its attempts. Times are epoch milliseconds. */
+export interface StepView {
+  readonly stepId: string
+  readonly name: string
+  readonly kind: string
+  /** Place among the run's steps; absent for a step that never completed. */
+  readonly position?: number
+  readonly status: StepStatus
+  readonly startedAt: number
+  readonly finishedAt?: number
+  readonly durationMillis?: number
+  readonly attempts: ReadonlyArray<AttemptView>
+  /** The Cause the step failed with, when it failed. */
+  readonly cause?: CauseView
+}
+
+/** The run itself. Times are epoch milliseconds. */
+export interface RunView {
+  readonly id: string
+  readonly workflow: string
+  readonly version: string
+  readonly status: Store.RunStatus
+  /** Why a run that is not final is not progressing. */
+  readonly reason?: string
+  readonly createdAt: number
+  readonly startedAt?: number
+  readonly finishedAt?: number
+  readonly durationMillis?: number
+  readonly recoveries: number
+  /** The encoded output, when succeeded. */
+  readonly output?: unknown
+}
+
+/** A run's full history as JSON-serializable data. */
+export interface Trace {
+  readonly run: RunView
+  readonly steps: ReadonlyArray<StepView>
+  /** The run's failure, when it failed or was cancelled. */
+  readonly cause?: CauseView
+}
+
+/** Builds the trace of a run from its stored record and journal. */
+export const fromHistory = (run: Store.RunRecord, journal: Store.Journal): Trace => {
+  const attemptsByStep = new Map<string, Array<Store.AttemptRow>>()
+  for (const attempt of journal.attempts) {
+    const list = attemptsByStep.get(attempt.stepId)
+    if (list === undefined) attemptsByStep.set(attempt.stepId, [attempt])
+    else list.push(attempt)
+  }
+  for (const list of attemptsByStep.values()) list.sort((a, b) => a.attempt - b.attempt)
+
+  const completed = [...journal.steps].sort((a, b) => a.position - b.position)
+  const steps: Array<StepView> = completed.map((step) => {
+    const cause = step.failed && isRecord(step.result) && step.result._tag === "Failure"
+      ? causeView(step.result.cause)
+      : undefined
+    return {
+      stepId: step.stepId,
+      name: step.name,
+      kind: step.kind,
+      position: step.position,
+      status: step.failed ? "failed" : "succeeded",
+      startedAt: step.startedAt,
+      finishedAt: step.finishedAt,
+      durationMillis: step.finishedAt - step.startedAt,
+      attempts: (attemptsByStep.get(step.stepId) ?? []).map(attemptView),
+      ...(cause === undefined ? {} : { cause })
+    }
+  })
+
+  // Attempts with no completion belong to the step that was in flight when the run stopped.
+  const done = new Set(completed.map((step) => step.stepId))
+  const pending = [...attemptsByStep.entries()]
+    .filter(([stepId]) => !done.has(stepId))
+    .sort(([, a], [, b]) => a[0].startedAt - b[0].startedAt)
+  // A run that is not final and was not interrupted will run the step again (it is backing off, or
+  // a worker holds it); otherwise the step was cut off.
+  const willRetry = !isFinal(run.status) && !(run.reason ?? "").startsWith("interrupted")
+  for (const [stepId, attempts] of pending) {
+    steps.push({
+      stepId,
+      name: nameOf(stepId),
+      kind: kindOf(stepId),
+      status: willRetry ? "retrying" : "interrupted",
+      startedAt: attempts[0].startedAt,
+      attempts: attempts.map(attemptView)
+    })
+  }
+
+  const startedAt = run.startedAt ?? run.createdAt
+  const runView: RunView = {
+    id: run.id,
+    workflow: run.workflow,
+    version: run.version,
+    status: run.status,
+    ...(run.reason === undefined || isFinal(run.status) ? {} : { reason: run.reason }),
+    createdAt: run.createdAt,
+    ...(run.startedAt === undefined ? {} : { startedAt: run.startedAt }),
+    ...(run.finishedAt === undefined ? {} : { finishedAt: run.finishedAt, durationMillis: run.finishedAt - startedAt }),
+    recoveries: run.recoveries,
+    ...(run.status === "succeeded" && run.output !== undefined ? { output: run.output } : {})
+  }
+  return {
+    run: runView,
+    steps,
+    ...(run.failure === undefined || run.failure === null || run.status === "succeeded"
+      ? {}
+      : { cause: causeView(run.failure) })
+  }
+}
+
+/**
+ * The exit code of the command that waited for a run: 0 succeeded, 3 its failure holds a defect (a
+ * bug), 1 it failed with a typed error, 130 it was interrupted and can be resumed.
+ */
+export const exitCode = (run: Store.RunRecord): 0 | 1 | 3 | 130 => {
+  if (run.status === "succeeded") return 0
+  if (!isFinal(run.status)) return 130
+  const cause = causeView(run.failure)
+  if (some(cause, (node) => node.kind === "defect")) return 3
+  if (some(cause, (node) => node.kind === "fail")) return 1
+  if (run.status === "failed" && some(cause, (node) => node.kind === "interrupt")) return 130
+  return 1
+}
+
+/**
+ * The reason of a run's failure in a few words: the first typed error's tag, or the first defect as
+ * `Name: message`; for a run that did not fail, its status or the reason it is not progressing.
+ */
+export const summary = (trace: Trace): string => {
+  if (trace.cause !== undefined) {
+    const first = firstFailure(trace.cause)
+    if (first !== undefined) {
+      if (first.kind === "fail") return first.error.tag
+      const message = (first.error.message ?? "").split("\n")[0]
+      const text = message === "" ? first.error.tag : `${first.error.tag}: ${message}`
+      return text.length > 80 ? `${text.slice(0, 79)}…` : text
+    }
+    if (some(trace.cause, (node) => node.kind === "interrupt")) return "interrupted"
+  }
+  return trace.run.reason ?? trace.run.status
+}
+
+/** Views an encoded Cause (`Schema.CauseEncoded`) as a tree. */
+export const causeView = (encoded: unknown): CauseView => {
+  if (!isRecord(encoded)) return { kind: "empty" }
+  switch (encoded._tag) {
+    case "Empty":
+      return { kind: "empty" }
+    case "Fail":
+      return { kind: "fail", error: errorView(encoded.error) }
+    case "Die":
+      return { kind: "defect", error: errorView(encoded.defect) }
+    case "Interrupt": {
+      const fiberId = fiberIdText(encoded.fiberId)
+      return fiberId === undefined ? { kind: "interrupt" } : { kind: "interrupt", fiberId }
+    }
+    case "Sequential":
+    case "Parallel": {
+      const kind = encoded._tag === "Sequential" ? "sequential" : "parallel"
+      const children: Array<CauseView> = []
+      const collect = (node: CauseView) => {
+        if (node.kind === kind) node.children.forEach(collect)
+        else if (node.kind !== "empty") children.push(node)
+      }
+      collect(causeView(encoded.left))
+      collect(causeView(encoded.right))
+      if (children.length === 0) return { kind: "empty" }
+      if (children.length === 1) return children[0]
+      return { kind, children }
+    }
+    default:
+      return { kind: "defect", error: errorView(encoded) }
+  }
+}
+
+/**
+ * Views an encoded error: a tagged error encoded by its schema, a defect encoded by `Failure.Defect`
+ * (`{ name, message, stack?, fields?, cause? }`), or a defect encoded by effect's `Schema.Defect`.
+ */
+export const errorView = (value: unknown): ErrorView => view(value, 0)
+
+/**
+ * The frames of a stack trace that are the user's: without `node:internal`, `node_modules` and
+ * native frames, keeping at least the first frame when none is left.
+ */
+export const userFrames = (stack: string): Array<string> => {
+  const frames = stack.split("\n").map((line) => line.trim()).filter((line) => line.startsWith("at "))
+  const user = frames.filter((frame) => !isInternalFrame(frame))
+  return user.length > 0 ? user : frames.slice(0, 1)
+}
+
+const MAX_CAUSE_DEPTH = 16
+
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const isFinal = (status: Store.RunStatus): boolean =>
+  status === "succeeded" || status === "failed" || status === "cancelled"
+
+const attemptView = (row: Store.AttemptRow): AttemptView => ({
+  attempt: row.attempt,
+  outcome: row.outcome,
+  startedAt: row.startedAt,
+  finishedAt: row.finishedAt,
+  durationMillis: row.finishedAt - row.startedAt,
+  ...(row.error === undefined || row.outcome === "success" ? {} : { error: errorView(row.error) }),
+  ...(row.delayMillis === undefined ? {} : { delayMillis: row.delayMillis }),
+  ...(row.stopReason === undefined ? {} : { stopReason: row.stopReason })
+})
+
+/** `ship[1]/pack#2` → `pack`. */
+const nameOf = (stepId: string): string => (stepId.split("/").at(-1) ?? stepId).replace(/#\d+$/, "")
+
+const kindOf = (stepId: string): string => {
+  const name = nameOf(stepId)
+  return name === "$now" ? "now" : name === "$random" ? "random" : name === "$uuid" ? "uuid" : "step"
+}
+
+const isInternalFrame = (frame: string): boolean =>
+  frame.includes("node_modules") ||
+  frame.includes("node:internal") ||
+  /^at (?:.* \()?node:/.test(frame) ||
+  frame.endsWith("(<anonymous>)") ||
+  frame.endsWith("(native)")
+
+const fiberIdText = (fiberId: unknown): string | undefined => {
+  if (!isRecord(fiberId)) return undefined
+  if (fiberId._tag === "Runtime") return `#${String(fiberId.id)}`
+  if (fiberId._tag === "Composite") {
+    const parts = [fiberIdText(fiberId.left), fiberIdText(fiberId.right)].filter((p) => p !== undefined)
+    return parts.length === 0 ? undefined : parts.join("+")
+  }
+  return undefined
+}
+
+const some = (cause: CauseView, predicate: (node: CauseView) => boolean): boolean =>
+  predicate(cause) ||
+  ((cause.kind === "sequential" || cause.kind === "parallel") && cause.children.some((child) => some(child, predicate)))
+
+const firstFailure = (
+  cause: CauseView
+): Extract<CauseView, { readonly kind: "fail" | "defect" }> | undefined => {
+  if (cause.kind === "fail" || cause.kind === "defect") return cause
+  if (cause.kind === "sequential" || cause.kind === "parallel") {
+    for (const child of cause.children) {
+      const found = firstFailure(child)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
+
+const decodeBuiltIn = Schema.decodeUnknownOption(Failure.BuiltIn)
+
+// Built-in errors explain themselves from their fields; the encoding keeps only the fields.
+const builtInMessage = (value: Record<string, unknown>): string | undefined =>
+  Option.getOrUndefined(Option.map(decodeBuiltIn(value), (error) => error.message))
+
+const omit = (record: Record<string, unknown>, keys: ReadonlyArray<string>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(record)) if (!keys.includes(key)) out[key] = value
+  return out
+}
+
+const withCause = (error: ErrorView, cause: unknown, depth: number): ErrorView =>
+  cause === undefined || cause === null || depth >= MAX_CAUSE_DEPTH
+    ? error
+    : { ...error, cause: view(cause, depth + 1) }
+
+const view = (value: unknown, depth: number): ErrorView => {
+  if (isRecord(value) && typeof value._tag === "string") {
+    const message = typeof value.message === "string" ? value.message : builtInMessage(value)
+    return withCause(
+      {
+        tag: value._tag,
+        tagged: true,
+        ...(message === undefined ? {} : { message }),
+        fields: omit(value, ["_tag", "cause"])
+      },
+      value.cause,
+      depth
+    )
+  }
+  if (isRecord(value) && typeof value.name === "string" && typeof value.message === "string") {
+    const stack = typeof value.stack === "string" ? userFrames(value.stack) : []
+    const fields = isRecord(value.fields) ? value.fields : {}
+    // A typed error that was thrown or died keeps its tag in its fields: show it as the tagged error
+    // it is. Its message is then the error's own rendering of its fields (`{ "code": ... }`) unless
+    // it declared one.
+    const tag = typeof fields._tag === "string" ? fields._tag : undefined
+    const base: ErrorView = tag === undefined
+      ? { tag: value.name, tagged: false, message: value.message, fields }
+      : {
+        tag,
+        tagged: true,
+        ...(value.message.startsWith("{") || value.message === "" ? {} : { message: value.message }),
+        fields: omit(fields, typeof fields.retryable === "boolean" ? ["_tag", "retryable"] : ["_tag"])
+      }
+    return withCause(stack.length === 0 ? base : { ...base, stack }, value.cause, depth)
+  }
+  if (typeof value === "string") return { tag: "NonError", tagged: false, message: value, fields: {} }
+  if (isRecord(value)) return { tag: "(untagged)", tagged: true, fields: value }
+  return { tag: "NonError", tagged: false, message: String(value), fields: {} }
+}
