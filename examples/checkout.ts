@@ -14,8 +14,8 @@
  * Run the first command twice: the second start finds the run by its idempotency key (the order id)
  * and prints the recorded result without charging again.
  */
-import { Effect, Schema } from "effect"
 import { Retry, Step, Workflow } from "@weft/core"
+import { Effect, Schema } from "effect"
 
 const Item = Schema.Struct({ sku: Schema.String, quantity: Schema.Number.pipe(Schema.int(), Schema.positive()) })
 

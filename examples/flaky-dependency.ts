@@ -9,8 +9,8 @@
  *   weft run examples/flaky-dependency.ts --input '{"failures": 9}'
  *     → gives up after 5 attempts (the policy's limit) with the last ServiceUnavailable, exit code 1
  */
-import { Effect, Schema } from "effect"
 import { Retry, Step, Workflow } from "@weft/core"
+import { Effect, Schema } from "effect"
 
 /** The dependency is down for now: retryable. */
 export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()("ServiceUnavailable", {

@@ -7,8 +7,8 @@
  *   weft run examples/timeout.ts --input '{"delayMs": 1000}'
  *     → attempts 1 and 2 time out after 300ms each, the step gives up: StepTimeout, exit code 1
  */
-import { Effect, Schema } from "effect"
 import { Retry, Step, Workflow } from "@weft/core"
+import { Effect, Schema } from "effect"
 
 const fetchReport = Step.make({
   name: "fetch-report",
