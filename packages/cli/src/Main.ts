@@ -10,7 +10,9 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
 import * as Fs from "node:fs"
 import * as Util from "node:util"
 import * as Help from "./Help.js"
@@ -325,7 +327,26 @@ const showCommand = (positionals: ReadonlyArray<string>, flags: Flags) =>
     }).pipe(Effect.provide(StoreConfig.layer(spec)))
   })
 
-const schemaText = (schema: Schema.Schema.AnyNoContext) => String(schema.ast)
+// Schema's own printing shows a tagged error class as `(X (Encoded side) <-> X)`; a person wants
+// the class name and its fields.
+const astText = (ast: SchemaAST.AST): string => {
+  switch (ast._tag) {
+    case "Union":
+      return ast.types.map(astText).join(" | ")
+    case "Transformation": {
+      const name = SchemaAST.getIdentifierAnnotation(ast.to).pipe(Option.getOrUndefined)
+      if (name === undefined || ast.from._tag !== "TypeLiteral") return String(ast)
+      const fields = ast.from.propertySignatures
+        .filter((p) => p.name !== "_tag")
+        .map((p) => `${String(p.name)}${p.isOptional ? "?" : ""}: ${String(p.type)}`)
+      return fields.length === 0 ? name : `${name} { ${fields.join("; ")} }`
+    }
+    default:
+      return String(ast)
+  }
+}
+
+const schemaText = (schema: Schema.Schema.AnyNoContext) => astText(schema.ast)
 
 const jsonSchema = (schema: Schema.Schema.AnyNoContext): unknown => {
   try {

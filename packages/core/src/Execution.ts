@@ -71,8 +71,9 @@ export interface ExecutionService {
   readonly runId: string
   readonly workflow: string
   /**
-   * The slot of the next step called `name`. Fails the run with NonDeterminism (as a defect the
-   * engine recognises) when the journal recorded a different step at this place.
+   * The slot of the next step called `name`. When the journal recorded a different step at this
+   * place, the engine stops the body (by interruption, so user code cannot catch it) and fails the
+   * run with NonDeterminism naming both steps.
    */
   readonly enter: (name: string, kind: StepKind) => Effect.Effect<StepSlot>
   /** Durably records a failed attempt that will be retried. */

@@ -120,6 +120,8 @@ export const checkName = (name: string): string | undefined =>
     ? "a step name must not be empty"
     : /[/#]/.test(name)
     ? `step name "${name}" must not contain "/" or "#"`
+    : name.startsWith("$")
+    ? `step name "${name}" must not start with "$": that prefix is reserved for weft's durable primitives`
     : undefined
 
 const outcomeOf = (cause: Cause.Cause<unknown>): Retry.Outcome => {
