@@ -143,6 +143,12 @@ describe("weft run", () => {
     expect(JSON.parse(list.stdout)).toHaveLength(1)
   })
 
+  it("provides the module's exported layer to the steps", async () => {
+    const r = await weft(["run", fixture("with-layer.ts"), "--input", `{"name":"ann"}`, "--store", "memory:"])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toBe("good morning, ann")
+  })
+
   it("picks a workflow by name in a module that exports several", async () => {
     const dir = tempDir()
     const r = await weft(["run", fixture("two.ts"), "bye", "--input", `{"name":"ann"}`, "--store", storeIn(dir)])
