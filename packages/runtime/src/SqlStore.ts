@@ -1,19 +1,32 @@
 /**
  * The Store on a SQL database through @effect/sql's generic `SqlClient`: SQLite (the embedded
- * default) and PostgreSQL share this code, with dialect branches where they differ. Journal writes
- * are fenced by the run's lease inside the same transaction, and a step completion is one
- * transaction of three statements.
+ * default) and PostgreSQL share this code, with dialect branches where they differ. The writes of a
+ * running run are fenced by its lease and group-committed: those that arrive while a commit is in
+ * flight share the next transaction, each with its own fence and its own result.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Execution } from "@weft/core"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import type { SchemaTooNew } from "./Errors.js"
 import { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
+import * as GroupCommit from "./internal/GroupCommit.js"
+import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import * as Migrations from "./Migrations.js"
 import type { AttemptRow, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
 import { terminalStatuses } from "./Store.js"
+
+/** How the SQL store commits. */
+export interface Options {
+  /**
+   * The most journal writes committed in one transaction. Default 256: a batch's step and
+   * attempt rows then fit a multi-row INSERT well within both dialects' parameter limits.
+   */
+  readonly maxBatch?: number | undefined
+}
 
 /**
  * Builds a Store on the `SqlClient` in context, after applying the missing migrations.
@@ -21,9 +34,24 @@ import { terminalStatuses } from "./Store.js"
  * JSON values (input, output, failure, step results, attempt errors) are stored as TEXT in both
  * dialects; `undefined` is SQL NULL and JSON `null` is the text `null`, so both round-trip. Times
  * are epoch milliseconds (INTEGER on SQLite, BIGINT on PostgreSQL, read back as numbers).
+ *
+ * Every write (`createRun`, `claimRun`, and the writes of a running run: `completeStep`,
+ * `recordAttempt`, `renewLease`, `releaseRun`, `finishRun`) goes through one writer fiber owned by
+ * the current scope, which commits together, in one transaction, the writes that queued while its
+ * previous commit was in flight; reads go straight to the client. When the scope closes, the
+ * writes already queued are committed; later ones fail with StoreUnavailable.
  */
-export const make: Effect.Effect<StoreService, SchemaTooNew | StoreUnavailable, SqlClient.SqlClient> = Effect.gen(
-  function*() {
+export const make: Effect.Effect<
+  StoreService,
+  SchemaTooNew | StoreUnavailable,
+  SqlClient.SqlClient | Scope.Scope
+> = Effect.suspend(() => makeWith({}))
+
+/** `make` with options. */
+export const makeWith = (
+  options: Options
+): Effect.Effect<StoreService, SchemaTooNew | StoreUnavailable, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* Migrations.run
 
@@ -38,44 +66,148 @@ export const make: Effect.Effect<StoreService, SchemaTooNew | StoreUnavailable, 
         orElse: () => sql.withTransaction(effect)
       })
 
-    // The first statement of every write transaction is this UPDATE: on SQLite that takes the
-    // write lock at once (so the busy handler waits instead of failing), and a worker that lost
-    // its lease writes nothing, because the failure rolls the transaction back.
+    // The fence of a step's completion or attempt: it touches the run only while `owner` holds
+    // its lease, and returns its id and owner when it did.
     const fence = (runId: string, owner: string, reason: string | null, now: number) =>
-      sql<{ id: string }>`UPDATE weft_runs SET reason = ${reason}, updated_at = ${now}
-        WHERE id = ${runId} AND lease_owner = ${owner} RETURNING id`.pipe(
-        Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(new LeaseLost({ runId, owner })) : Effect.void)
-      )
+      sql<FencedRow>`UPDATE weft_runs SET reason = ${reason}, updated_at = ${now}
+        WHERE id = ${runId} AND lease_owner = ${owner} RETURNING id, lease_owner`
+
+    // The fences of many writes in one statement, each (run, owner) at most once, so that no run
+    // row meets two source rows. The casts give PostgreSQL the types of the VALUES columns
+    // (it would read untyped parameters as text) and change nothing on SQLite.
+    const fenceMany = (fences: ReadonlyArray<FenceValues>) =>
+      sql<FencedRow>`UPDATE weft_runs SET reason = v.column3, updated_at = v.column4
+        FROM (VALUES ${
+        sql.csv(fences.map((f) =>
+          sql`(CAST(${f.runId} AS TEXT), CAST(${f.owner} AS TEXT), CAST(${f.reason} AS TEXT), CAST(${f.now} AS BIGINT))`
+        ))
+      }) AS v
+        WHERE weft_runs.id = v.column1 AND weft_runs.lease_owner = v.column2
+        RETURNING weft_runs.id, weft_runs.lease_owner`
+
+    // The fences of consecutive step completions and attempts, which only set the run's reason
+    // and time: applying only the last of several for one (run, owner) leaves the run as applying
+    // them in order would, and gives each the same answer, since none changes the lease.
+    const fenceSegment = (writes: ReadonlyArray<JournalWrite>) =>
+      Effect.suspend(() => {
+        const last = new Map<string, FenceValues>()
+        for (const write of writes) {
+          if (write.touch._tag !== "Fence") continue
+          last.set(fenceKey(write.runId, write.owner), {
+            runId: write.runId,
+            owner: write.owner,
+            reason: write.touch.reason,
+            now: write.touch.now
+          })
+        }
+        const fences = [...last.values()]
+        return Effect.forEach(
+          powerOfTwoChunks(fences),
+          (chunk) =>
+            chunk.length === 1 ? fence(chunk[0].runId, chunk[0].owner, chunk[0].reason, chunk[0].now) : fenceMany(chunk)
+        ).pipe(
+          Effect.map((results) => new Set(results.flat().map((row) => fenceKey(row.id, row.lease_owner))))
+        )
+      })
 
     // A repeated write of the same step or attempt is ignored (first write wins), so a write
-    // retried after a commit whose acknowledgement was lost does not fail.
-    const insertAttempt = (attempt: AttemptRow) =>
-      Effect.suspend(() => {
-        const error = encodeJson(attempt.error)
-        const delay = attempt.delayMillis ?? null
-        const stopReason = attempt.stopReason ?? null
-        return sql`INSERT INTO weft_attempts
-        (run_id, step_id, attempt, started_at, finished_at, outcome, error, delay_millis, stop_reason)
-        VALUES (${attempt.runId}, ${attempt.stepId}, ${attempt.attempt}, ${attempt.startedAt}, ${attempt.finishedAt},
-          ${attempt.outcome}, ${error}, ${delay}, ${stopReason})
-        ON CONFLICT DO NOTHING`
+    // retried after a commit whose acknowledgement was lost does not fail, and two writes of one
+    // step in the same batch keep the earlier. Rows go in power-of-two chunks (largest first):
+    // one statement per chunk, and at most nine statement shapes per table for the statement
+    // cache, where a chunk per batch size would have 256.
+    const insertRows = (table: "weft_steps" | "weft_attempts", rows: ReadonlyArray<StepValues | AttemptValues>) =>
+      rows.length === 0
+        ? Effect.void
+        : rows.length === 1
+        ? insertChunk(table, rows)
+        : Effect.forEach(powerOfTwoChunks(rows), (chunk) => insertChunk(table, chunk), { discard: true })
+
+    const insertChunk = (table: "weft_steps" | "weft_attempts", rows: ReadonlyArray<StepValues | AttemptValues>) =>
+      sql`INSERT INTO ${sql(table)} ${sql.insert(rows)} ON CONFLICT DO NOTHING`
+
+    // One batch in arrival order: the runs' statements first, so that each write sees the runs
+    // as the writes before it left them (consecutive fences in one statement, any other statement
+    // alone); then the step and attempt rows of the writes whose statement matched, in multi-row
+    // INSERTs. A fence that matched no row changed nothing, so skipping that write's rows is all
+    // its LeaseLost needs: the others still commit. Every first statement writes, which on SQLite
+    // takes the write lock at once (the busy handler waits for another connection instead of
+    // failing with SQLITE_BUSY).
+    const writeBatch = (batch: ReadonlyArray<JournalWrite>) =>
+      Effect.gen(function*() {
+        const results: Array<Exit.Exit<ReadonlyArray<unknown>, StoreUnavailable>> = []
+        const steps: Array<StepValues> = []
+        const attempts: Array<AttemptValues> = []
+        const settle = (write: JournalWrite, rows: ReadonlyArray<unknown>) => {
+          if (rows.length > 0) {
+            if (write.step !== undefined) steps.push(write.step)
+            if (write.attempt !== undefined) attempts.push(write.attempt)
+          }
+          results.push(Exit.succeed(rows))
+        }
+        let start = 0
+        while (start < batch.length) {
+          const touch = batch[start].touch
+          if (touch._tag === "Statement") {
+            settle(batch[start], yield* touch.statement)
+            start += 1
+            continue
+          }
+          let end = start + 1
+          while (end < batch.length && batch[end].touch._tag === "Fence") end += 1
+          if (end === start + 1) {
+            const write = batch[start]
+            settle(write, yield* fence(write.runId, write.owner, touch.reason, touch.now))
+            start = end
+            continue
+          }
+          const segment = batch.slice(start, end)
+          const matched = yield* fenceSegment(segment)
+          for (const write of segment) {
+            const key = fenceKey(write.runId, write.owner)
+            settle(write, matched.has(key) ? [key] : [])
+          }
+          start = end
+        }
+        yield* insertRows("weft_steps", steps)
+        yield* insertRows("weft_attempts", attempts)
+        return results
       })
 
-    const insertStep = (step: StepRecord) =>
-      Effect.suspend(() => {
-        const result = encodeJson(step.result)
-        const failed = step.failed ? 1 : 0
-        return sql`INSERT INTO weft_steps
-        (run_id, step_id, name, kind, position, result, failed, attempts, started_at, finished_at)
-        VALUES (${step.runId}, ${step.stepId}, ${step.name}, ${step.kind}, ${step.position}, ${result}, ${failed},
-          ${step.attempts}, ${step.startedAt}, ${step.finishedAt})
-        ON CONFLICT DO NOTHING`
-      })
+    // A write alone with no rows is one statement: it needs no BEGIN and COMMIT around it. A SQL
+    // error (a failed COMMIT is a defect in @effect/sql) rolls the whole batch back and fails
+    // each of its writes with StoreUnavailable; nothing of the batch is written.
+    const commit = (batch: ReadonlyArray<JournalWrite>) => {
+      const alone = batch.length === 1 && batch[0].step === undefined && batch[0].attempt === undefined
+      const unavailable = (error: SqlError) =>
+        Effect.succeed(batch.map((write) => Exit.fail(storeUnavailable(write.operation, error))))
+      return (alone ? writeBatch(batch) : transaction(writeBatch(batch))).pipe(
+        Effect.catchAll(unavailable),
+        Effect.catchSomeDefect((defect) =>
+          Migrations.isSqlError(defect) ? Option.some(unavailable(defect)) : Option.none()
+        )
+      )
+    }
+
+    const journal = yield* GroupCommit.make<JournalWrite, ReadonlyArray<unknown>, StoreUnavailable>({
+      commit,
+      closed: (write) =>
+        new StoreUnavailable({
+          operation: write.operation,
+          detail: "the store was closed before this write was queued"
+        }),
+      maxBatch: options.maxBatch
+    })
+
+    // A fenced write: its statement returns no row, and it fails with LeaseLost, when `owner`
+    // does not hold the run's lease.
+    const fenced = (entry: JournalWrite) =>
+      Effect.flatMap(
+        journal.submit(entry),
+        (rows) =>
+          rows.length === 0 ? Effect.fail(new LeaseLost({ runId: entry.runId, owner: entry.owner })) : Effect.void
+      )
 
     const selectRun = (id: string) => sql<RunRow>`SELECT * FROM weft_runs WHERE id = ${id}`
-
-    const leaseLostUnless = (runId: string, owner: string) => (rows: ReadonlyArray<unknown>) =>
-      rows.length === 0 ? Effect.fail(new LeaseLost({ runId, owner })) : Effect.void
 
     const service: StoreService = {
       dialect,
@@ -92,15 +224,21 @@ export const make: Effect.Effect<StoreService, SchemaTooNew | StoreUnavailable, 
           const expiresAt = claim === undefined ? null : run.now + claim.leaseMillis
           const startedAt = claim === undefined ? null : run.now
           const origin = run.origin ?? null
-          // Insert first and look only on conflict: the common path is one statement, and on
-          // SQLite a write first means the busy handler, not SQLITE_BUSY, meets a concurrent writer.
-          const inserted = yield* sql<RunRow>`INSERT INTO weft_runs
-            (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
-              recoveries, origin, created_at, updated_at, started_at)
-            VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
-              ${owner}, ${expiresAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt})
-            ON CONFLICT DO NOTHING
-            RETURNING *`
+          // Insert first (group-committed) and look only on conflict: the common path is one
+          // statement, and on SQLite a write first means the busy handler, not SQLITE_BUSY, meets
+          // a concurrent writer.
+          const inserted = (yield* journal.submit({
+            operation: "createRun",
+            runId: run.id,
+            owner: owner ?? "",
+            touch: statement(sql<RunRow>`INSERT INTO weft_runs
+              (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
+                recoveries, origin, created_at, updated_at, started_at)
+              VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
+                ${owner}, ${expiresAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt})
+              ON CONFLICT DO NOTHING
+              RETURNING *`)
+          })) as ReadonlyArray<RunRow>
           if (inserted.length > 0) {
             return { run: toRun(inserted[0]), created: true }
           }
@@ -157,12 +295,17 @@ export const make: Effect.Effect<StoreService, SchemaTooNew | StoreUnavailable, 
           const free = force === true
             ? sql.literal("")
             : sql`AND (lease_owner IS NULL OR lease_owner = ${owner} OR lease_expires_at <= ${now})`
-          const claimed = yield* sql<RunRow>`UPDATE weft_runs
-            SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-              recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
-              started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
-            WHERE id = ${id} AND status NOT IN ${sql.in(terminalStatuses)} ${free}
-            RETURNING *`
+          const claimed = (yield* journal.submit({
+            operation: "claimRun",
+            runId: id,
+            owner,
+            touch: statement(sql<RunRow>`UPDATE weft_runs
+              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
+                started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+              WHERE id = ${id} AND status NOT IN ${sql.in(terminalStatuses)} ${free}
+              RETURNING *`)
+          })) as ReadonlyArray<RunRow>
           if (claimed.length > 0) {
             return toRun(claimed[0])
           }
@@ -172,32 +315,40 @@ export const make: Effect.Effect<StoreService, SchemaTooNew | StoreUnavailable, 
         }).pipe(mapErrors("claimRun")),
 
       renewLease: ({ id, leaseMillis, now, owner }) =>
-        sql`UPDATE weft_runs SET lease_expires_at = ${now + leaseMillis}, updated_at = ${now}
-          WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`.pipe(
-          Effect.flatMap(leaseLostUnless(id, owner)),
-          mapErrors("renewLease")
-        ),
+        fenced({
+          operation: "renewLease",
+          runId: id,
+          owner,
+          touch: statement(sql`UPDATE weft_runs SET lease_expires_at = ${now + leaseMillis}, updated_at = ${now}
+            WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
+        }),
 
       releaseRun: ({ id, now, owner, reason }) =>
-        sql`UPDATE weft_runs
-          SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, reason = ${reason}, updated_at = ${now}
-          WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`.pipe(
-          Effect.flatMap(leaseLostUnless(id, owner)),
-          mapErrors("releaseRun")
-        ),
+        fenced({
+          operation: "releaseRun",
+          runId: id,
+          owner,
+          touch: statement(sql`UPDATE weft_runs
+            SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, reason = ${reason}, updated_at = ${now}
+            WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
+        }),
 
+      // Values are encoded here, in the caller's fiber, before the write is queued: a value JSON
+      // cannot hold is the caller's defect alone and never reaches a shared batch.
       finishRun: ({ id, now, outcome, owner }) =>
         Effect.suspend(() => {
           const output = outcome.status === "succeeded" ? encodeJson(outcome.output) : null
           const failure = outcome.status === "succeeded" ? null : encodeJson(outcome.failure)
-          return sql`UPDATE weft_runs
-            SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
-              lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
-            WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`
-        }).pipe(
-          Effect.flatMap(leaseLostUnless(id, owner)),
-          mapErrors("finishRun")
-        ),
+          return fenced({
+            operation: "finishRun",
+            runId: id,
+            owner,
+            touch: statement(sql`UPDATE weft_runs
+              SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
+                lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
+              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
+          })
+        }),
 
       // Two reads without a snapshot: the journal is read by the run's owner, and every other
       // writer is fenced out, so nothing can land between them.
@@ -211,26 +362,140 @@ export const make: Effect.Effect<StoreService, SchemaTooNew | StoreUnavailable, 
         }).pipe(mapErrors("readJournal")),
 
       recordAttempt: ({ attempt, now, owner, reason }) =>
-        transaction(
-          fence(attempt.runId, owner, reason, now).pipe(Effect.zipRight(insertAttempt(attempt)))
-        ).pipe(Effect.asVoid, mapErrors("recordAttempt")),
+        Effect.suspend(() =>
+          fenced({
+            operation: "recordAttempt",
+            runId: attempt.runId,
+            owner,
+            touch: { _tag: "Fence", reason, now },
+            attempt: attemptValues(attempt)
+          })
+        ),
 
       // The step's completion clears the run's reason: a `backing off ...` left by recordAttempt
       // would otherwise describe a run that is progressing.
       completeStep: ({ attempt, now, owner, step }) =>
-        transaction(
-          fence(step.runId, owner, null, now).pipe(
-            Effect.zipRight(insertStep(step)),
-            Effect.zipRight(attempt === undefined ? Effect.void : insertAttempt(attempt))
-          )
-        ).pipe(Effect.asVoid, mapErrors("completeStep"))
+        Effect.suspend(() =>
+          fenced({
+            operation: "completeStep",
+            runId: step.runId,
+            owner,
+            touch: { _tag: "Fence", reason: null, now },
+            step: stepValues(step),
+            attempt: attempt === undefined ? undefined : attemptValues(attempt)
+          })
+        )
     }
     return service
-  }
-)
+  })
 
 /** The queue of a run created without one. */
 export const defaultQueue = "default"
+
+/** A write as the group commit takes it, its values already encoded. */
+interface JournalWrite {
+  readonly operation: string
+  readonly runId: string
+  readonly owner: string
+  /** What it does to the run: for the fenced writes, only while `owner` holds its lease. */
+  readonly touch: Touch
+  readonly step?: StepValues | undefined
+  readonly attempt?: AttemptValues | undefined
+}
+
+/**
+ * A fence sets the run's reason and time, and folds with its neighbours into one statement; any
+ * other write is a statement of its own, returning a row when it applied.
+ */
+type Touch =
+  | { readonly _tag: "Fence"; readonly reason: string | null; readonly now: number }
+  | { readonly _tag: "Statement"; readonly statement: Effect.Effect<ReadonlyArray<unknown>, SqlError> }
+
+const statement = (statement: Effect.Effect<ReadonlyArray<unknown>, SqlError>): Touch => ({
+  _tag: "Statement",
+  statement
+})
+
+interface FenceValues {
+  readonly runId: string
+  readonly owner: string
+  readonly reason: string | null
+  readonly now: number
+}
+
+interface FencedRow {
+  readonly id: string
+  readonly lease_owner: string
+}
+
+const fenceKey = (runId: string, owner: string): string => JSON.stringify([runId, owner])
+
+// Rows for `sql.insert`, keys in column order, every column present (NULL, not undefined).
+type StepValues = {
+  readonly run_id: string
+  readonly step_id: string
+  readonly name: string
+  readonly kind: string
+  readonly position: number
+  readonly result: string | null
+  readonly failed: number
+  readonly attempts: number
+  readonly started_at: number
+  readonly finished_at: number
+}
+type AttemptValues = {
+  readonly run_id: string
+  readonly step_id: string
+  readonly attempt: number
+  readonly started_at: number
+  readonly finished_at: number
+  readonly outcome: string
+  readonly error: string | null
+  readonly delay_millis: number | null
+  readonly stop_reason: string | null
+}
+
+const stepValues = (step: StepRecord): StepValues => ({
+  run_id: step.runId,
+  step_id: step.stepId,
+  name: step.name,
+  kind: step.kind,
+  position: step.position,
+  result: encodeJson(step.result),
+  failed: step.failed ? 1 : 0,
+  attempts: step.attempts,
+  started_at: step.startedAt,
+  finished_at: step.finishedAt
+})
+
+const attemptValues = (attempt: AttemptRow): AttemptValues => ({
+  run_id: attempt.runId,
+  step_id: attempt.stepId,
+  attempt: attempt.attempt,
+  started_at: attempt.startedAt,
+  finished_at: attempt.finishedAt,
+  outcome: attempt.outcome,
+  error: encodeJson(attempt.error),
+  delay_millis: attempt.delayMillis ?? null,
+  stop_reason: attempt.stopReason ?? null
+})
+
+// The most rows in one INSERT: 256 step rows are 2,560 parameters, far below SQLite's 32,766
+// and PostgreSQL's 65,535.
+const maxRowsPerInsert = 256
+
+const powerOfTwoChunks = <A>(rows: ReadonlyArray<A>): Array<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  let size = maxRowsPerInsert
+  for (let start = 0; start < rows.length; start += size) {
+    while (size > rows.length - start) size >>= 1
+    chunks.push(rows.slice(start, start + size))
+  }
+  return chunks
+}
+
+const storeUnavailable = (operation: string, error: SqlError): StoreUnavailable =>
+  new StoreUnavailable({ operation, detail: Migrations.describeSqlError(error), cause: error })
 
 interface RunRow {
   readonly id: string
@@ -347,17 +612,5 @@ const notClaimable = (runId: string, run: RunRecord | undefined): RunNotClaimabl
 }
 
 const normalizeLimit = (limit: number): number => Math.max(0, Math.floor(limit))
-
-const encodeJson = (value: unknown): string | null => value === undefined ? null : JSON.stringify(value)
-
-const decodeJson = (text: string | null): unknown => text === null ? undefined : JSON.parse(text)
-
-// JSON with object keys sorted, so that two encodings of the same value compare equal whatever
-// the order their keys were written in.
-const canonicalJson = (value: unknown): string | undefined =>
-  JSON.stringify(value, (_key, inner: unknown) =>
-    typeof inner === "object" && inner !== null && !Array.isArray(inner)
-      ? Object.fromEntries(Object.keys(inner).sort().map((key) => [key, (inner as Record<string, unknown>)[key]]))
-      : inner)
 
 const mapErrors = Migrations.mapSqlErrors
