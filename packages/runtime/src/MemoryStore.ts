@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { LeaseLost, RunConflict, RunNotClaimable } from "./Errors.js"
+import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import type { AttemptRow, Outcome, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
 
@@ -319,15 +320,3 @@ const compareCodePoints = (a: string, b: string): number => {
   }
   return left.length - right.length
 }
-
-const encodeJson = (value: unknown): string | null => value === undefined ? null : JSON.stringify(value)
-
-const decodeJson = (text: string | null): unknown => text === null ? undefined : JSON.parse(text)
-
-// JSON with object keys sorted, so that two encodings of the same value compare equal whatever
-// the order their keys were written in.
-const canonicalJson = (value: unknown): string | undefined =>
-  JSON.stringify(value, (_key, inner: unknown) =>
-    typeof inner === "object" && inner !== null && !Array.isArray(inner)
-      ? Object.fromEntries(Object.keys(inner).sort().map((key) => [key, (inner as Record<string, unknown>)[key]]))
-      : inner)
