@@ -97,7 +97,7 @@ const ensureDirectory = (filename: string): Effect.Effect<void, StoreUnavailable
   if (filename === "" || filename === ":memory:") return Effect.void
   const directory = Path.dirname(Path.resolve(filename))
   return Effect.tryPromise({
-    try: () => Fs.mkdir(directory, { recursive: true }),
+    try: () => makeDirectories(directory),
     catch: (cause) =>
       new StoreUnavailable({
         operation: "open",
@@ -106,6 +106,27 @@ const ensureDirectory = (filename: string): Effect.Effect<void, StoreUnavailable
       })
   })
 }
+
+// `mkdir -p` one level at a time: Node's `mkdir(..., { recursive: true })` never returns for a
+// path under a directory where nothing can be created (seen with /proc/nope on Node 20).
+const makeDirectories = async (directory: string): Promise<void> => {
+  const missing: Array<string> = []
+  let current = directory
+  while (!(await exists(current))) {
+    missing.unshift(current)
+    const parent = Path.dirname(current)
+    if (parent === current) break
+    current = parent
+  }
+  for (const path of missing) {
+    await Fs.mkdir(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error
+    })
+  }
+}
+
+const exists = (path: string): Promise<boolean> =>
+  Fs.stat(path).then(() => true, (error: NodeJS.ErrnoException) => error.code !== "ENOENT" && error.code !== "ENOTDIR")
 
 const cannotOpen = (filename: string, cause: unknown): StoreUnavailable =>
   new StoreUnavailable({

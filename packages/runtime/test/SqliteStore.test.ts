@@ -221,6 +221,14 @@ describe("SqliteStore", () => {
         expect(error.message).toContain(`cannot create the directory ${Path.join(blocker, "sub")}`)
       }))
 
+    it.scoped("a directory under one where nothing can be created fails at once instead of hanging", () =>
+      Effect.gen(function*() {
+        // Node's recursive mkdir never returns for /proc/<missing>: the store must not use it.
+        const error = yield* Effect.flip(withStore("/proc/weft-missing/sub/weft.db", Effect.void))
+        expect(error._tag).toBe("StoreUnavailable")
+        expect(error.message).toContain("cannot create the directory")
+      }))
+
     it.scoped("a directory in place of the file gives StoreUnavailable", () =>
       Effect.gen(function*() {
         const directory = yield* tempDirectory
