@@ -31,7 +31,8 @@ Commands:
   help [command]            help for a command
 
 Global options:
-  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db, or $WEFT_STORE) or memory:
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db, or $WEFT_STORE), postgres://URL
+                            or memory:
   --json                    print data as JSON on stdout
   --version                 print weft's version
 
@@ -52,7 +53,7 @@ Starting again with the same --id (or the same idempotency key) continues or ret
 Options:
   --input <json|@file>      the workflow's input as JSON, or @path to a JSON file
   --id <run-id>             the run's id (default: from the workflow's idempotency key, or new)
-  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print the result (or the failure trace) as JSON
 
 Example:
@@ -67,7 +68,7 @@ unless --force is given.
 Options:
   --module <path>           the workflow module (default: the one the run was started from)
   --force                   take the run even if another process's lease is still live
-  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print the result (or the failure trace) as JSON
 
 Example:
@@ -81,7 +82,7 @@ Options:
   --status <status>         queued, running, sleeping, waiting, succeeded, failed or cancelled
   --workflow <name>         only runs of this workflow
   --limit <n>               at most n runs (default 50)
-  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print the runs as JSON
 
 Example:
@@ -93,7 +94,7 @@ Prints a run's timeline (each step and attempt with its duration and error) and,
 run, its full cause tree.
 
 Options:
-  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db) or memory:
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print the trace as JSON
 
 Example:

@@ -1,8 +1,9 @@
 /**
  * Where the CLI keeps runs: `--store`, else `WEFT_STORE`, else `sqlite:.weft/weft.db`.
- * `sqlite:PATH` is a file (created on first use), `memory:` keeps nothing after the process ends.
+ * `sqlite:PATH` is a file (created on first use), `memory:` keeps nothing after the process ends,
+ * `postgres://...` (or `postgresql://...`) is a PostgreSQL database shared by many processes.
  */
-import { Client, MemoryStore, SqliteStore, type Store } from "@weft/runtime"
+import { Client, MemoryStore, PgStore, SqliteStore, type Store } from "@weft/runtime"
 import type { Errors } from "@weft/runtime"
 import * as Layer from "effect/Layer"
 import { UsageError } from "./UsageError.js"
@@ -14,6 +15,7 @@ export const DEFAULT_STORE = "sqlite:.weft/weft.db"
 export type StoreSpec =
   | { readonly _tag: "Sqlite"; readonly filename: string }
   | { readonly _tag: "Memory" }
+  | { readonly _tag: "Postgres"; readonly url: string }
 
 /** Parses a store location, explaining the accepted forms when it is not one of them. */
 export const parse = (raw: string | undefined): StoreSpec | UsageError => {
@@ -25,20 +27,32 @@ export const parse = (raw: string | undefined): StoreSpec | UsageError => {
   }
   if (value === "memory:" || value === "memory") return { _tag: "Memory" }
   if (value.startsWith("postgres://") || value.startsWith("postgresql://")) {
-    return new UsageError({ message: `the PostgreSQL store is not available in this version of weft; use sqlite:PATH` })
+    if (!URL.canParse(value)) {
+      return new UsageError({ message: `invalid store "${PgStore.redactUrl(value)}": not a valid URL` })
+    }
+    return { _tag: "Postgres", url: value }
   }
   return new UsageError({
-    message: `invalid store "${value}": use sqlite:PATH (e.g. ${DEFAULT_STORE}) or memory:`
+    message: `invalid store "${value}": use sqlite:PATH (e.g. ${DEFAULT_STORE}), postgres://URL or memory:`
   })
 }
 
 /** A short description of the store for messages. */
-export const describe = (spec: StoreSpec): string => spec._tag === "Sqlite" ? `sqlite:${spec.filename}` : "memory:"
+export const describe = (spec: StoreSpec): string =>
+  spec._tag === "Sqlite"
+    ? `sqlite:${spec.filename}`
+    : spec._tag === "Postgres"
+    ? PgStore.redactUrl(spec.url)
+    : "memory:"
 
 /** The store and a client over it. */
 export const layer = (
   spec: StoreSpec
 ): Layer.Layer<Store.Store | Client.Client, Errors.SchemaTooNew | Errors.StoreUnavailable> => {
-  const store = spec._tag === "Sqlite" ? SqliteStore.layer({ filename: spec.filename }) : MemoryStore.layer
+  const store = spec._tag === "Sqlite"
+    ? SqliteStore.layer({ filename: spec.filename })
+    : spec._tag === "Postgres"
+    ? PgStore.layer({ url: spec.url })
+    : MemoryStore.layer
   return Client.layer.pipe(Layer.provideMerge(store))
 }

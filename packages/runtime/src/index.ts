@@ -17,6 +17,9 @@ export * as MemoryStore from "./MemoryStore.js"
 /** Lease owner identities. */
 export * as Owner from "./Owner.js"
 
+/** The shared store: PostgreSQL. */
+export * as PgStore from "./PgStore.js"
+
 /** Claims a run for this process and executes it. */
 export * as Runner from "./Runner.js"
 

@@ -49,6 +49,57 @@ export const pgSchema = (): string =>
     `\n-- ${title}\n` + Migrations.statements(ddl).map((statement) => `\n${normalize(statement)};\n`).join("")
   ).join("")
 
+/**
+ * The live PostgreSQL schema of the first schema on the search path, read from the catalogs in
+ * name order: each table's columns (type, collation, default, NOT NULL), its constraints and its
+ * indexes, as the server itself prints them (without the schema's name). Two schemas built differently compare equal only
+ * when the server holds the same tables.
+ */
+export const pgCatalogSchema: Effect.Effect<string, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const columns = yield* sql<{ table: string; column: string; definition: string }>`
+    SELECT c.relname AS table, a.attname AS column,
+      format_type(a.atttypid, a.atttypmod)
+        || CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation
+          THEN ' COLLATE ' || quote_ident(co.collname) ELSE '' END
+        || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
+        || COALESCE(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '') AS definition
+    FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    JOIN pg_type t ON t.oid = a.atttypid
+    LEFT JOIN pg_collation co ON co.oid = a.attcollation
+    LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+    WHERE c.relkind = 'r'
+    ORDER BY c.relname COLLATE "C", a.attnum`
+  const constraints = yield* sql<{ table: string; name: string; definition: string }>`
+    SELECT c.relname AS table, k.conname AS name, pg_get_constraintdef(k.oid) AS definition
+    FROM pg_constraint k
+    JOIN pg_class c ON c.oid = k.conrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+    ORDER BY c.relname COLLATE "C", k.conname COLLATE "C"`
+  const indexes = yield* sql<{ definition: string }>`
+    SELECT replace(pg_get_indexdef(i.indexrelid), ' ON ' || quote_ident(n.nspname) || '.', ' ON ') AS definition
+    FROM pg_index i
+    JOIN pg_class x ON x.oid = i.indexrelid
+    JOIN pg_class c ON c.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+    WHERE NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid AND k.conrelid = i.indrelid)
+    ORDER BY x.relname COLLATE "C"`
+  const tables = [...new Set(columns.map((row) => row.table))]
+  return [
+    ...tables.map((table) =>
+      `CREATE TABLE ${table} (\n` +
+      [
+        ...columns.filter((row) => row.table === table).map((row) => `  ${row.column} ${row.definition}`),
+        ...constraints.filter((row) => row.table === table).map((row) => `  CONSTRAINT ${row.name} ${row.definition}`)
+      ].join(",\n") +
+      "\n);\n"
+    ),
+    ...indexes.map((row) => `${row.definition};\n`)
+  ].join("\n")
+})
+
 /** Builds a fresh SQLite store in a temporary file and returns its schema dump. */
 export const freshSqliteSchema: Effect.Effect<string, unknown> = Effect.acquireUseRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "weft-schema-"))),

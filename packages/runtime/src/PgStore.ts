@@ -1,0 +1,99 @@
+/**
+ * The shared store: the SQL store on a PostgreSQL server through @effect/sql-pg (node-postgres),
+ * with a bounded connection pool. A server that cannot be reached, or a URL that cannot be used,
+ * fails with StoreUnavailable saying which server and why.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type { SchemaTooNew } from "./Errors.js"
+import { StoreUnavailable } from "./Errors.js"
+import * as Migrations from "./Migrations.js"
+import * as SqlStore from "./SqlStore.js"
+import { Store } from "./Store.js"
+
+/** How to open the PostgreSQL store. */
+export interface Options {
+  /** The server and database: `postgres://user:password@host:port/database` (or `postgresql://`). */
+  readonly url: string
+  /** The most connections the pool opens. Default 10. */
+  readonly maxConnections?: number | undefined
+  /** How long opening a connection may take before the store is reported unavailable. Default 5 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** The `application_name` the server shows for these connections. Default `weft`. */
+  readonly applicationName?: string | undefined
+  /** How the SQL store commits. */
+  readonly store?: SqlStore.Options | undefined
+}
+
+/** The default size of the connection pool. */
+export const defaultMaxConnections = 10
+
+/** The PostgreSQL store on the database at `url`, with a pool of at most 10 connections. */
+export const layer = (
+  options: { readonly url: string }
+): Layer.Layer<Store | SqlClient.SqlClient, SchemaTooNew | StoreUnavailable> => layerWith(options)
+
+/**
+ * The PostgreSQL store with every option. The layer also provides its `SqlClient`, so that other
+ * parts of the runtime share the pool.
+ */
+export const layerWith = (
+  options: Options
+): Layer.Layer<Store | SqlClient.SqlClient, SchemaTooNew | StoreUnavailable> =>
+  Layer.scopedContext(
+    Effect.gen(function*() {
+      const maxConnections = options.maxConnections ?? defaultMaxConnections
+      if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+        return yield* Effect.dieMessage(`maxConnections must be a positive integer, got ${maxConnections}`)
+      }
+      const where = redactUrl(options.url)
+      if (!/^postgres(?:ql)?:\/\//.test(options.url)) {
+        return yield* Effect.fail(
+          new StoreUnavailable({ operation: "open", detail: `${where} is not a postgres:// or postgresql:// URL` })
+        )
+      }
+      // node-postgres throws from its constructor on a URL it cannot parse: the client reports that
+      // as a defect.
+      const client = yield* PgClient.make({
+        url: Redacted.make(options.url),
+        maxConnections,
+        connectTimeout: options.connectTimeout ?? Duration.seconds(5),
+        applicationName: options.applicationName ?? "weft"
+      }).pipe(
+        Effect.catchAllDefect((defect) => Effect.fail(defect)),
+        Effect.mapError((error) =>
+          new StoreUnavailable({
+            operation: "open",
+            detail: `cannot connect to the PostgreSQL store ${where}: ${describeConnectError(error)}`,
+            cause: error
+          })
+        )
+      )
+      const store = yield* SqlStore.makeWith(options.store ?? {}).pipe(
+        Effect.provideService(SqlClient.SqlClient, client)
+      )
+      return Context.make(Store, store).pipe(Context.add(SqlClient.SqlClient, client))
+    })
+  ).pipe(Layer.provide(Reactivity.layer))
+
+/** The URL with its password replaced by `***`, for messages. */
+export const redactUrl = (url: string): string => url.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, "$1***@")
+
+// The driver's reason in words: node-postgres reports a refused connection to a name with several
+// addresses as an AggregateError with an empty message, whose parts say what happened.
+const describeConnectError = (error: unknown): string => {
+  const cause = Migrations.isSqlError(error) ? error.cause : error
+  if (cause instanceof AggregateError && cause.message === "") {
+    return cause.errors.map(describeConnectError).join("; ")
+  }
+  if (!(cause instanceof Error)) return String(cause)
+  const code = "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+  const message = cause.message === "" && Migrations.isSqlError(error) ? error.message : cause.message
+  return code === undefined || message.includes(code) ? message : `${message} (${code})`
+}

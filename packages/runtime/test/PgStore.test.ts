@@ -1,0 +1,412 @@
+/**
+ * The PostgreSQL store on a real server (see pg.ts): the store contract, each test in a schema of
+ * its own, then what only PostgreSQL has (migrations under concurrent starters, the committed
+ * schema dump checked against the live catalogs, group commit across pooled connections, and an
+ * unreachable server).
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberStatus from "effect/FiberStatus"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import * as Migrations from "../src/Migrations.js"
+import * as PgStore from "../src/PgStore.js"
+import * as SqlStore from "../src/SqlStore.js"
+import type { AttemptRow, StepRecord, StoreService } from "../src/Store.js"
+import { Store } from "../src/Store.js"
+import { pgCatalogSchema, pgSchema, regenerateCommand, schemaDirectory } from "./dumpSchema.js"
+import { createDatabase, dropDatabase, query, uniqueName, useTestDatabase, withDatabase } from "./pg.js"
+import { storeConformance } from "./StoreConformance.js"
+
+const database = useTestDatabase()
+
+const T0 = 1_700_000_000_000
+
+/** The URL of a new, empty schema in this file's database (its only entry on the search path). */
+const freshSchema = Effect.gen(function*() {
+  const url = database()
+  const schema = uniqueName("s")
+  yield* Effect.promise(() => query(url, `CREATE SCHEMA ${schema}`))
+  return withDatabase(url, new URL(url).pathname.slice(1), schema)
+})
+
+/** A store in a new, empty schema. */
+const freshStore = () => Layer.unwrapEffect(Effect.map(freshSchema, (url) => PgStore.layer({ url })))
+
+storeConformance("postgres", freshStore)
+
+const withStore = <A, E>(url: string, use: Effect.Effect<A, E, Store | SqlClient.SqlClient>) =>
+  Effect.provide(use, PgStore.layer({ url }))
+
+describe("PgStore", () => {
+  describe("migrations", () => {
+    const applied = Migrations.applied.pipe(Effect.map((rows) => rows.map(({ name, version }) => ({ version, name }))))
+    const everyMigration = Migrations.migrations.map(({ name, version }) => ({ version, name }))
+
+    it.effect("records every migration once; running them again changes nothing", () =>
+      Effect.gen(function*() {
+        const url = yield* freshSchema
+        const [first, schema, again, schemaAgain] = yield* withStore(
+          url,
+          Effect.gen(function*() {
+            const first = yield* Migrations.applied
+            const before = yield* pgCatalogSchema
+            yield* Migrations.run
+            yield* Migrations.run
+            return [first, before, yield* Migrations.applied, yield* pgCatalogSchema] as const
+          })
+        )
+        expect(first.map(({ name, version }) => ({ version, name }))).toEqual(everyMigration)
+        expect(schema).toContain("CREATE TABLE weft_runs (")
+        expect(again).toEqual(first)
+        expect(schemaAgain).toEqual(schema)
+        // Opening again runs the migrator again, and it still finds nothing to do.
+        expect(yield* withStore(url, Migrations.applied)).toEqual(first)
+      }))
+
+    it.live("several stores opened at once on the same new database all succeed", () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.acquireRelease(
+          Effect.promise(() => createDatabase()),
+          (url) => Effect.promise(() => dropDatabase(url))
+        )
+        const layers = yield* Effect.all(
+          Array.from({ length: 4 }, () => Layer.build(PgStore.layer({ url }))),
+          { concurrency: "unbounded" }
+        )
+        yield* Effect.provide(
+          Effect.flatMap(Store, (store) =>
+            store.createRun({ id: "from-0", workflow: "w", version: "1", input: 1, now: T0 })),
+          layers[0]
+        )
+        for (const context of layers) {
+          const seen = yield* Effect.provide(
+            Effect.gen(function*() {
+              const store = yield* Store
+              return { run: yield* store.getRun("from-0"), applied: yield* applied }
+            }),
+            context
+          )
+          expect(Option.map(seen.run, (run) =>
+            run.input)).toEqual(Option.some(1))
+          expect(seen.applied).toEqual(everyMigration)
+        }
+      }).pipe(Effect.scoped))
+
+    it.effect("refuses a database migrated by a newer weft with SchemaTooNew", () =>
+      Effect.gen(function*() {
+        const url = yield* freshSchema
+        yield* withStore(
+          url,
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql`INSERT INTO weft_migrations (version, name, applied_at) VALUES (999, 'from the future', 0)`
+          )
+        )
+        const error = yield* Effect.flip(withStore(url, Effect.void))
+        expect(error._tag).toBe("SchemaTooNew")
+        expect(error).toMatchObject({ found: 999, supported: Migrations.latestVersion })
+      }))
+  })
+
+  describe("values", () => {
+    it.effect("reads BIGINT times back as numbers", () =>
+      Effect.gen(function*() {
+        const url = yield* freshSchema
+        const run = yield* withStore(
+          url,
+          Effect.gen(function*() {
+            const store = yield* Store
+            yield* store.createRun({
+              id: "r",
+              workflow: "w",
+              version: "1",
+              input: null,
+              now: T0,
+              claim: { owner: "w1", leaseMillis: 1000 }
+            })
+            return Option.getOrThrow(yield* store.getRun("r"))
+          })
+        )
+        expect(run).toMatchObject({ createdAt: T0, startedAt: T0, leaseExpiresAt: T0 + 1000, priority: 0 })
+        expect(typeof run.createdAt).toBe("number")
+      }))
+  })
+
+  describe("schema dump", () => {
+    it.effect("schema/pg.sql, run on a live server, builds exactly the schema the migrations build", () =>
+      Effect.gen(function*() {
+        const committed = readCommitted("pg.sql")
+        expect(pgSchema(), `schema/pg.sql is out of date: regenerate it with ${regenerateCommand}`).toBe(committed)
+        const migrated = yield* withStore(yield* freshSchema, pgCatalogSchema)
+        const fromDump = yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          for (const statement of Migrations.statements(committed.replace(/^--.*$/gm, ""))) {
+            yield* sql.unsafe(statement)
+          }
+          return yield* pgCatalogSchema
+        }).pipe(Effect.provide(pgClient(yield* freshSchema)))
+        expect(migrated).toContain("CREATE TABLE weft_steps (")
+        expect(migrated).toContain(`CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs USING btree`)
+        expect(fromDump).toBe(migrated)
+      }))
+  })
+
+  describe("opening errors", () => {
+    it.live("a server that does not answer gives StoreUnavailable naming it", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(withStore("postgres://weft:secret@127.0.0.1:1/nope", Effect.void))
+        expect(error._tag).toBe("StoreUnavailable")
+        expect(error.message).toContain("cannot connect to the PostgreSQL store postgres://weft:***@127.0.0.1:1/nope")
+        expect(error.message).toContain("ECONNREFUSED")
+        expect(error.message).not.toContain("secret")
+      }))
+
+    it.live("a database that does not exist gives StoreUnavailable saying so", () =>
+      Effect.gen(function*() {
+        const url = withDatabase(database(), "weft_no_such_database")
+        const error = yield* Effect.flip(withStore(url, Effect.void))
+        expect(error._tag).toBe("StoreUnavailable")
+        expect(error.message).toContain(`database "weft_no_such_database" does not exist`)
+      }))
+
+    it.live("a URL that is not a PostgreSQL URL gives StoreUnavailable", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(withStore("mysql://127.0.0.1/x", Effect.void))
+        expect(error).toMatchObject({ _tag: "StoreUnavailable", operation: "open" })
+        expect(error.message).toContain("not a postgres:// or postgresql:// URL")
+      }))
+
+    it.live("a database error later is StoreUnavailable naming the operation", () =>
+      Effect.gen(function*() {
+        const error = yield* withStore(
+          yield* freshSchema,
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`DROP TABLE weft_attempts`
+            return yield* Effect.flip(Effect.flatMap(Store, (store) => store.readJournal("r")))
+          })
+        )
+        expect(error).toMatchObject({ _tag: "StoreUnavailable", operation: "readJournal" })
+        expect(error.detail).toContain(`relation "weft_attempts" does not exist`)
+      }))
+  })
+
+  describe("group commit", () => {
+    it.live("commits many concurrent step completions in fewer transactions, each visible when it returns", () =>
+      Effect.gen(function*() {
+        const url = yield* freshSchema
+        const { store, transactions } = yield* countedStore(url)
+        const runs = Array.from({ length: 40 }, (_, i) => `run-${i}`)
+        yield* createClaimed(store, runs)
+        const reader = yield* Effect.provide(
+          PgClient.make({ url: Redacted.make(url), maxConnections: 1 }),
+          Reactivity.layer
+        )
+        const before = transactions()
+        const calls = 5
+        yield* Effect.forEach(
+          runs,
+          (runId) =>
+            Effect.forEach(Array.from({ length: calls }, (_, i) => i), (i) =>
+              Effect.gen(function*() {
+                yield* complete(store, runId, i)
+                const rows =
+                  yield* reader`SELECT step_id FROM weft_steps WHERE run_id = ${runId} AND step_id = ${`s${i}`}`
+                expect(rows).toHaveLength(1)
+              }), { discard: true }),
+          { concurrency: "unbounded", discard: true }
+        )
+        const used = transactions() - before
+        expect(used).toBeGreaterThan(0)
+        expect(used).toBeLessThanOrEqual(runs.length * calls / 5)
+        const journal = yield* store.readJournal("run-7")
+        expect(journal.steps.map((s) => s.stepId)).toEqual(["s0", "s1", "s2", "s3", "s4"])
+        expect(journal.attempts).toHaveLength(5)
+      }).pipe(Effect.scoped))
+
+    it.live("fails a fenced-out write in the middle of a batch with LeaseLost; its neighbours commit", () =>
+      Effect.gen(function*() {
+        const opened = yield* countedStore(yield* freshSchema)
+        const { store, transactions } = opened
+        yield* createClaimed(store, ["a", "b", "c"])
+        yield* store.claimRun({ id: "b", owner: "w2", leaseMillis: 60_000, now: T0 + 1, force: true })
+        const release = yield* queueBehindFirst(opened)
+        const before = transactions()
+        const fibers = [
+          yield* Effect.fork(complete(store, "a", 0)),
+          yield* Effect.fork(
+            store.recordAttempt({ owner: "w1", attempt: attempt("b", 0), reason: "stale", now: T0 + 2 })
+          ),
+          yield* Effect.fork(complete(store, "b", 0)),
+          yield* Effect.fork(complete(store, "b", 1, "w2")),
+          yield* Effect.fork(complete(store, "c", 0))
+        ]
+        yield* untilSuspended(fibers)
+        yield* release
+        const exits = yield* Effect.forEach(fibers, Fiber.await)
+        // One transaction for all five.
+        expect(transactions() - before).toBe(1)
+        expect(exits.map((exit) => Exit.isSuccess(exit) ? "ok" : Cause.squash(exit.cause))).toEqual([
+          "ok",
+          expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
+          expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
+          "ok",
+          "ok"
+        ])
+        expect((yield* store.readJournal("a")).steps.map((s) => s.stepId)).toEqual(["s0"])
+        expect(yield* store.readJournal("b")).toMatchObject({
+          steps: [{ stepId: "s1" }],
+          attempts: [{ stepId: "s1" }]
+        })
+        expect((yield* store.readJournal("c")).steps.map((s) => s.stepId)).toEqual(["s0"])
+        const b = Option.getOrThrow(yield* store.getRun("b"))
+        expect(b).toMatchObject({ leaseOwner: "w2", reason: undefined, updatedAt: T0 + 2 })
+      }).pipe(Effect.scoped))
+
+    it.live("fails every write of a batch the database refuses with StoreUnavailable, and writes none of it", () =>
+      Effect.gen(function*() {
+        const opened = yield* countedStore(yield* freshSchema)
+        const { store } = opened
+        yield* createClaimed(store, ["a", "b"])
+        const release = yield* queueBehindFirst(opened)
+        const fibers = [
+          yield* Effect.fork(complete(store, "a", 0)),
+          // An INTEGER column refuses 0.5: the batch's INSERT fails and the transaction rolls back.
+          yield* Effect.fork(complete(store, "b", 0, "w1", { position: 0.5 })),
+          yield* Effect.fork(store.renewLease({ id: "a", owner: "w1", leaseMillis: 1, now: T0 + 3 }))
+        ]
+        yield* untilSuspended(fibers)
+        yield* release
+        const errors = yield* Effect.forEach(fibers, (fiber) => Effect.flip(Fiber.join(fiber)))
+        expect(errors.map((error) => [error._tag, "operation" in error ? error.operation : ""])).toEqual([
+          ["StoreUnavailable", "completeStep"],
+          ["StoreUnavailable", "completeStep"],
+          ["StoreUnavailable", "renewLease"]
+        ])
+        expect(yield* store.readJournal("a")).toEqual({ steps: [], attempts: [] })
+        expect(Option.getOrThrow(yield* store.getRun("a"))).toMatchObject({
+          updatedAt: T0,
+          leaseExpiresAt: T0 + 60_000
+        })
+        // The writer goes on.
+        yield* complete(store, "a", 0)
+        expect((yield* store.readJournal("a")).steps).toHaveLength(1)
+      }).pipe(Effect.scoped))
+  })
+})
+
+const readCommitted = (name: string): string => {
+  const path = Path.join(schemaDirectory, name)
+  return Fs.existsSync(path) ? Fs.readFileSync(path, "utf8") : `(schema/${name} is missing)`
+}
+
+/** A bare client on `url`, without the store's migrations. */
+const pgClient = (url: string) =>
+  Layer.scoped(SqlClient.SqlClient, PgClient.make({ url: Redacted.make(url), maxConnections: 2 })).pipe(
+    Layer.provide(Reactivity.layer)
+  )
+
+/** Yields until every fiber waits (a submitted request waits on its result), so that all are queued. */
+const untilSuspended = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>) =>
+  Effect.gen(function*() {
+    for (let round = 0; round < 1000; round++) {
+      const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
+      if (statuses.every(FiberStatus.isSuspended)) return
+      yield* Effect.yieldNow()
+    }
+    return expect.fail("the requests were never all queued")
+  })
+
+/** A store on `url`, and the number of transactions it has opened so far. */
+const countedStore = (url: string) =>
+  Effect.gen(function*() {
+    const client = yield* Effect.provide(
+      PgClient.make({ url: Redacted.make(url), maxConnections: 4 }),
+      Reactivity.layer
+    )
+    let transactions = 0
+    const counted = new Proxy(client, {
+      get: (target, property, receiver) =>
+        property === "withTransaction"
+          ? <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+            transactions += 1
+            return target.withTransaction(effect)
+          }
+          : Reflect.get(target, property, receiver)
+    })
+    const store = yield* SqlStore.make.pipe(Effect.provideService(SqlClient.SqlClient, counted))
+    return { store, client, transactions: () => transactions }
+  })
+
+const step = (runId: string, i: number, overrides: Partial<StepRecord> = {}): StepRecord => ({
+  runId,
+  stepId: `s${i}`,
+  name: "s",
+  kind: "step",
+  position: i,
+  result: { _tag: "Success", value: i },
+  failed: false,
+  attempts: 1,
+  startedAt: T0 + i,
+  finishedAt: T0 + i + 1,
+  ...overrides
+})
+
+const attempt = (runId: string, i: number): AttemptRow => ({
+  runId,
+  stepId: `s${i}`,
+  attempt: 1,
+  startedAt: T0 + i,
+  finishedAt: T0 + i + 1,
+  outcome: "success"
+})
+
+const complete = (store: StoreService, runId: string, i: number, owner = "w1", overrides: Partial<StepRecord> = {}) =>
+  store.completeStep({ owner, step: step(runId, i, overrides), attempt: attempt(runId, i), now: T0 + i + 1 })
+
+const createClaimed = (store: StoreService, ids: ReadonlyArray<string>, owner = "w1") =>
+  Effect.forEach(
+    ids,
+    (id) =>
+      store.createRun({ id, workflow: "w", version: "1", input: null, now: T0, claim: { owner, leaseMillis: 60_000 } }),
+    { discard: true }
+  )
+
+/**
+ * Locks run `first`'s row from another transaction and queues a first write on it, which waits for
+ * that lock inside the store's writer, so that the writes queued next wait for that commit and go
+ * together in the following batch. The returned effect lets the lock go and waits for the first write.
+ */
+const queueBehindFirst = (opened: Effect.Effect.Success<ReturnType<typeof countedStore>>) =>
+  Effect.gen(function*() {
+    const { client, store, transactions } = opened
+    yield* createClaimed(store, ["first"])
+    const held = yield* Deferred.make<void>()
+    const release = yield* Deferred.make<void>()
+    const holder = yield* Effect.fork(
+      client.withTransaction(
+        client`SELECT id FROM weft_runs WHERE id = 'first' FOR UPDATE`.pipe(
+          Effect.zipRight(Deferred.succeed(held, undefined)),
+          Effect.zipRight(Deferred.await(release))
+        )
+      )
+    )
+    yield* Deferred.await(held)
+    const before = transactions()
+    const first = yield* Effect.fork(complete(store, "first", 0))
+    while (transactions() === before) yield* Effect.yieldNow()
+    return Effect.all([Deferred.succeed(release, undefined), Fiber.join(holder), Fiber.join(first)], {
+      discard: true
+    })
+  })
