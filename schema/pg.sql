@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 1).
+-- weft's PostgreSQL schema after every migration (latest version 2).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -73,3 +73,7 @@ CREATE TABLE weft_attempts (
   stop_reason TEXT,
   PRIMARY KEY (run_id, step_id, attempt)
 );
+
+-- version 2: runnable runs in claim order
+
+CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');

@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { LeaseLost, RunConflict, RunNotClaimable } from "./Errors.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
+import { claimOrder, compareCodePoints } from "./internal/order.js"
 import type { AttemptRow, Outcome, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
 
@@ -70,7 +71,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
           priority: run.priority ?? 0,
           leaseOwner: claim?.owner,
           leaseExpiresAt: claim === undefined ? undefined : run.now + claim.leaseMillis,
-          wakeAt: undefined,
+          wakeAt: run.wakeAt,
           reason: undefined,
           recoveries: 0,
           origin: run.origin,
@@ -128,14 +129,24 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
             })
           )
         }
-        run.status = "running"
-        run.leaseOwner = owner
-        run.leaseExpiresAt = now + leaseMillis
-        if (run.startedAt !== undefined) run.recoveries += 1
-        run.startedAt = run.startedAt ?? now
-        run.reason = undefined
-        run.updatedAt = now
+        take(run, owner, leaseMillis, now)
         return Effect.succeed(toRun(run))
+      }),
+
+    claimNext: ({ leaseMillis, limit, now, owner, queues }) =>
+      Effect.sync(() => {
+        const runnable = Array.from(runs.values())
+          .filter((run) =>
+            queues.includes(run.queue) &&
+            ((run.status === "queued" && (run.wakeAt === undefined || run.wakeAt <= now)) ||
+              (run.status === "running" && run.leaseExpiresAt !== undefined && run.leaseExpiresAt <= now))
+          )
+          .sort(claimOrder)
+          .slice(0, Math.max(0, Math.floor(limit)))
+        return runnable.map((run) => {
+          take(run, owner, leaseMillis, now)
+          return toRun(run)
+        })
       }),
 
     renewLease: ({ id, leaseMillis, now, owner }) =>
@@ -263,6 +274,17 @@ interface StoredAttempt {
   readonly stopReason: string | undefined
 }
 
+// What a claim does to a run, by `claimRun` or `claimNext`.
+const take = (run: StoredRun, owner: string, leaseMillis: number, now: number): void => {
+  run.status = "running"
+  run.leaseOwner = owner
+  run.leaseExpiresAt = now + leaseMillis
+  if (run.startedAt !== undefined) run.recoveries += 1
+  run.startedAt = run.startedAt ?? now
+  run.reason = undefined
+  run.updatedAt = now
+}
+
 const finish = (run: StoredRun, outcome: Outcome, now: number): void => {
   const output = outcome.status === "succeeded" ? encodeJson(outcome.output) : null
   const failure = outcome.status === "succeeded" ? null : encodeJson(outcome.failure)
@@ -309,14 +331,3 @@ const toAttempt = (attempt: StoredAttempt): AttemptRow => ({
   ...(attempt.delayMillis === undefined ? {} : { delayMillis: attempt.delayMillis }),
   ...(attempt.stopReason === undefined ? {} : { stopReason: attempt.stopReason })
 })
-
-// Code point order is UTF-8 byte order: SQLite's BINARY collation and PostgreSQL's "C".
-const compareCodePoints = (a: string, b: string): number => {
-  const left = Array.from(a)
-  const right = Array.from(b)
-  for (let i = 0; i < Math.min(left.length, right.length); i++) {
-    const difference = left[i].codePointAt(0)! - right[i].codePointAt(0)!
-    if (difference !== 0) return difference
-  }
-  return left.length - right.length
-}

@@ -164,6 +164,17 @@ CREATE TABLE weft_attempts (
   stop_reason TEXT,
   PRIMARY KEY (run_id, step_id, attempt)
 );`
+  },
+  // claimNext reads one queue's runnable runs in its order (priority DESC, created_at, id):
+  // weft_runs_claim has status first and priority ascending, so it cannot give that order. Only
+  // queued and running rows are indexed: finished runs, the bulk of the table, never are.
+  {
+    version: 2,
+    name: "runnable runs in claim order",
+    sqlite:
+      `CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');`,
+    pg:
+      `CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');`
   }
 ]
 

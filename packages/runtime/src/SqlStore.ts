@@ -15,6 +15,7 @@ import type { SchemaTooNew } from "./Errors.js"
 import { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
 import * as GroupCommit from "./internal/GroupCommit.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
+import { claimOrder } from "./internal/order.js"
 import * as Migrations from "./Migrations.js"
 import type { AttemptRow, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
 import { terminalStatuses } from "./Store.js"
@@ -35,7 +36,7 @@ export interface Options {
  * dialects; `undefined` is SQL NULL and JSON `null` is the text `null`, so both round-trip. Times
  * are epoch milliseconds (INTEGER on SQLite, BIGINT on PostgreSQL, read back as numbers).
  *
- * Every write (`createRun`, `claimRun`, and the writes of a running run: `completeStep`,
+ * Every write (`createRun`, `claimRun`, `claimNext`, and the writes of a running run: `completeStep`,
  * `recordAttempt`, `renewLease`, `releaseRun`, `finishRun`) goes through one writer fiber owned by
  * the current scope, which commits together, in one transaction, the writes that queued while its
  * previous commit was in flight; reads go straight to the client. When the scope closes, the
@@ -224,6 +225,7 @@ export const makeWith = (
           const expiresAt = claim === undefined ? null : run.now + claim.leaseMillis
           const startedAt = claim === undefined ? null : run.now
           const origin = run.origin ?? null
+          const wakeAt = run.wakeAt ?? null
           // Insert first (group-committed) and look only on conflict: the common path is one
           // statement, and on SQLite a write first means the busy handler, not SQLITE_BUSY, meets
           // a concurrent writer.
@@ -233,9 +235,9 @@ export const makeWith = (
             owner: owner ?? "",
             touch: statement(sql<RunRow>`INSERT INTO weft_runs
               (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
-                recoveries, origin, created_at, updated_at, started_at)
+                wake_at, recoveries, origin, created_at, updated_at, started_at)
               VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
-                ${owner}, ${expiresAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt})
+                ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt})
               ON CONFLICT DO NOTHING
               RETURNING *`)
           })) as ReadonlyArray<RunRow>
@@ -313,6 +315,43 @@ export const makeWith = (
           const rows = yield* selectRun(id)
           return yield* Effect.fail(notClaimable(id, rows.length === 0 ? undefined : toRun(rows[0])))
         }).pipe(mapErrors("claimRun")),
+
+      // One statement: the runnable rows in claim order, locked, and updated. On PostgreSQL,
+      // SKIP LOCKED makes a concurrent claimer pass over the rows this one has locked instead of
+      // waiting for them (and READ COMMITTED re-checks the WHERE clause on a row another claim
+      // changed and committed meanwhile, so a row just claimed is not taken again). SQLite has one
+      // writer at a time, so its UPDATE with the same subquery is atomic as it is. It goes
+      // through the group commit like claimRun: every write then has one path, and on PostgreSQL
+      // the batch's transaction holds only store statements, never user code.
+      claimNext: ({ leaseMillis, limit, now, owner, queues }) =>
+        Effect.gen(function*() {
+          const take = normalizeLimit(limit)
+          if (take === 0 || queues.length === 0) return []
+          const lock = sql.onDialectOrElse({
+            pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
+            orElse: () => sql.literal("")
+          })
+          const claimed = (yield* journal.submit({
+            operation: "claimNext",
+            runId: "",
+            owner,
+            touch: statement(sql<RunRow>`UPDATE weft_runs
+              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
+                started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+              WHERE id IN (
+                SELECT id FROM weft_runs
+                WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)}
+                  AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
+                    OR (status = 'running' AND lease_expires_at <= ${now}))
+                ORDER BY priority DESC, created_at, id
+                LIMIT ${take}
+                ${lock})
+              RETURNING *`)
+          })) as ReadonlyArray<RunRow>
+          // RETURNING follows no ORDER BY: put the runs back in claim order.
+          return claimed.map(toRun).sort(claimOrder)
+        }).pipe(mapErrors("claimNext")),
 
       renewLease: ({ id, leaseMillis, now, owner }) =>
         fenced({

@@ -33,6 +33,7 @@ export interface RunRecord {
   readonly failure: unknown
   readonly idempotencyKey: string | undefined
   readonly queue: string
+  /** Higher is claimed first (see `claimNext`); a run started with no priority has 0. */
   readonly priority: number
   readonly leaseOwner: string | undefined
   readonly leaseExpiresAt: number | undefined
@@ -57,8 +58,11 @@ export interface NewRun {
   readonly input: unknown
   readonly idempotencyKey?: string | undefined
   readonly queue?: string | undefined
+  /** Higher is claimed first. A run with no priority has priority 0. */
   readonly priority?: number | undefined
   readonly origin?: string | undefined
+  /** The earliest time `claimNext` may take the run (a delayed start). Default: at once. */
+  readonly wakeAt?: number | undefined
   /** Claim it for this owner at once (the `weft run` path), instead of leaving it queued. */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
   readonly now: number
@@ -127,6 +131,26 @@ export interface StoreService {
     readonly now: number
     readonly force?: boolean | undefined
   }) => Effect.Effect<RunRecord, RunNotClaimable | StoreUnavailable>
+  /**
+   * Claims up to `limit` runnable runs of `queues` for `owner`, atomically, and returns them
+   * claimed (as `claimRun` leaves a run: `running`, leased until `now + leaseMillis`, started,
+   * a recovery counted when it had started before, reason cleared), in claim order.
+   *
+   * Runnable: `queued` and due (no `wakeAt`, or `wakeAt <= now`), or `running` with an expired
+   * lease (`leaseExpiresAt <= now`: its worker died, and the run continues from its journal).
+   *
+   * Order: HIGHER priority first (a run started with no priority has 0, so it comes after
+   * positive priorities and before negative ones), then the oldest `createdAt`, then `id` (code
+   * point order). Concurrent callers never receive the same run while its lease is live: on
+   * PostgreSQL they skip the rows another claim has locked instead of waiting for them.
+   */
+  readonly claimNext: (options: {
+    readonly owner: string
+    readonly queues: ReadonlyArray<string>
+    readonly limit: number
+    readonly leaseMillis: number
+    readonly now: number
+  }) => Effect.Effect<ReadonlyArray<RunRecord>, StoreUnavailable>
   /** Extends the lease; fails with LeaseLost when another owner holds it now. */
   readonly renewLease: (options: {
     readonly id: string

@@ -202,6 +202,108 @@ describe("PgStore", () => {
       }))
   })
 
+  describe("claimNext", () => {
+    it.live(
+      "4 claimers on separate pools drain 200 runs in batches of 5; each run is claimed exactly once",
+      () =>
+        Effect.gen(function*() {
+          const url = yield* freshSchema
+          const stores = yield* Effect.all(
+            Array.from(
+              { length: 4 },
+              () => Effect.flatMap(Layer.build(PgStore.layer({ url })), (context) => Effect.provide(Store, context))
+            ),
+            { concurrency: "unbounded" }
+          )
+          const ids = Array.from({ length: 200 }, (_, i) => `run-${String(i).padStart(3, "0")}`)
+          yield* Effect.forEach(
+            ids,
+            (id, i) => stores[0].createRun({ id, workflow: "w", version: "1", input: null, priority: i % 3, now: T0 }),
+            { concurrency: 10, discard: true }
+          )
+          // Every claim is at T0 + 1 with a lease of a minute: no lease expires during the test.
+          const claimer = (store: StoreService, owner: string) =>
+            Effect.gen(function*() {
+              const claimed: Array<string> = []
+              while (true) {
+                const batch = yield* store.claimNext({
+                  owner,
+                  queues: ["default"],
+                  limit: 5,
+                  leaseMillis: 60_000,
+                  now: T0 + 1
+                })
+                if (batch.length === 0) return claimed
+                expect(batch.length).toBeLessThanOrEqual(5)
+                for (const run of batch) expect(run).toMatchObject({ status: "running", leaseOwner: owner })
+                claimed.push(...batch.map((run) => run.id))
+              }
+            })
+          const claims = yield* Effect.all(stores.map((store, i) => claimer(store, `w${i}`)), {
+            concurrency: "unbounded"
+          })
+          const all = claims.flat()
+          expect(all).toHaveLength(ids.length)
+          expect([...new Set(all)].sort()).toEqual(ids)
+          const rows = yield* Effect.promise(
+            () =>
+              query(url, "SELECT id, lease_owner, status, recoveries FROM weft_runs ORDER BY id") as Promise<
+                ReadonlyArray<{ id: string; lease_owner: string; status: string; recoveries: number }>
+              >
+          )
+          const ownerOf = new Map(claims.flatMap((claimed, i) => claimed.map((id) => [id, `w${i}`] as const)))
+          expect(rows.map((row) => row.lease_owner)).toEqual(rows.map((row) => ownerOf.get(row.id)))
+          expect(new Set(rows.map((row) => `${row.status}/${row.recoveries}`))).toEqual(new Set(["running/0"]))
+        }).pipe(Effect.scoped),
+      60_000
+    )
+
+    it.live("skips a runnable row another transaction has locked instead of waiting for it", () =>
+      Effect.gen(function*() {
+        const url = yield* freshSchema
+        const store = yield* Effect.flatMap(
+          Layer.build(PgStore.layer({ url })),
+          (context) => Effect.provide(Store, context)
+        )
+        for (const id of ["a", "b", "c"]) {
+          yield* store.createRun({ id, workflow: "w", version: "1", input: null, now: T0 })
+        }
+        const client = yield* Effect.flatMap(
+          Layer.build(pgClient(url)),
+          (context) => Effect.provide(SqlClient.SqlClient, context)
+        )
+        const held = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const holder = yield* Effect.fork(
+          client.withTransaction(
+            client`SELECT id FROM weft_runs WHERE id = 'a' FOR UPDATE`.pipe(
+              Effect.zipRight(Deferred.succeed(held, undefined)),
+              Effect.zipRight(Deferred.await(release))
+            )
+          )
+        )
+        yield* Deferred.await(held)
+        const claimed = yield* store.claimNext({
+          owner: "w1",
+          queues: ["default"],
+          limit: 10,
+          leaseMillis: 60_000,
+          now: T0 + 1
+        }).pipe(Effect.timeout("5 seconds"))
+        expect(claimed.map((run) => run.id)).toEqual(["b", "c"])
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(holder)
+        const rest = yield* store.claimNext({
+          owner: "w1",
+          queues: ["default"],
+          limit: 10,
+          leaseMillis: 60_000,
+          now: T0 + 1
+        })
+        expect(rest.map((run) => run.id)).toEqual(["a"])
+      }).pipe(Effect.scoped))
+  })
+
   describe("group commit", () => {
     it.live("commits many concurrent step completions in fewer transactions, each visible when it returns", () =>
       Effect.gen(function*() {

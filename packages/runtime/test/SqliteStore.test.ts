@@ -380,6 +380,52 @@ describe("SqliteStore", () => {
       }))
   })
 
+  describe("claimNext", () => {
+    it.scoped("two stores on the same file claiming at once never take the same run", () =>
+      Effect.gen(function*() {
+        const filename = Path.join(yield* tempDirectory, "weft.db")
+        const stores = yield* Effect.all(
+          [0, 1].map(() =>
+            Effect.flatMap(Layer.build(SqliteStore.layer({ filename })), (context) => Effect.provide(Store, context))
+          ),
+          { concurrency: "unbounded" }
+        )
+        const ids = Array.from({ length: 100 }, (_, i) => `run-${String(i).padStart(3, "0")}`)
+        yield* Effect.forEach(
+          ids,
+          (id, i) =>
+            stores[i % 2].createRun({ id, workflow: "w", version: "1", input: null, priority: i % 3, now: T0 }),
+          { discard: true }
+        )
+        const claimer = (index: number) =>
+          Effect.gen(function*() {
+            const claimed: Array<string> = []
+            while (true) {
+              const batch = yield* stores[index].claimNext({
+                owner: `w${index}`,
+                queues: ["default"],
+                limit: 5,
+                leaseMillis: 60_000,
+                now: T0 + 1
+              })
+              if (batch.length === 0) return claimed
+              claimed.push(...batch.map((run) => run.id))
+              yield* Effect.yieldNow()
+            }
+          })
+        const claims = yield* Effect.all([claimer(0), claimer(1)], { concurrency: "unbounded" })
+        const all = claims.flat()
+        expect(all).toHaveLength(ids.length)
+        expect([...new Set(all)].sort()).toEqual(ids)
+        for (const [index, claimed] of claims.entries()) {
+          for (const id of claimed) {
+            const run = Option.getOrThrow(yield* stores[1 - index].getRun(id))
+            expect(run).toMatchObject({ status: "running", leaseOwner: `w${index}`, recoveries: 0 })
+          }
+        }
+      }))
+  })
+
   describe("schema dump", () => {
     it.effect("schema/sqlite.sql is the schema the migrations build", () =>
       Effect.gen(function*() {

@@ -349,6 +349,132 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
     })
 
+    describe("claimNext", () => {
+      const claimNext = (
+        owner: string,
+        now: number,
+        options: { limit?: number; queues?: ReadonlyArray<string> } = {}
+      ) =>
+        Effect.flatMap(
+          Store,
+          (store) =>
+            store.claimNext({
+              owner,
+              queues: options.queues ?? ["default"],
+              limit: options.limit ?? 100,
+              leaseMillis: LEASE,
+              now
+            })
+        )
+
+      test(
+        "claims higher priority first (no priority is 0), then the oldest, then by id",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun({ id: "p0-oldest", now: T0 }))
+          yield* store.createRun(newRun({ id: "p5-newer", priority: 5, now: T0 + 2 }))
+          yield* store.createRun(newRun({ id: "negative", priority: -1, now: T0 }))
+          yield* store.createRun(newRun({ id: "p5-older", priority: 5, now: T0 + 1 }))
+          yield* store.createRun(newRun({ id: "p0-b", priority: 0, now: T0 + 1 }))
+          yield* store.createRun(newRun({ id: "p0-a", now: T0 + 1 }))
+          const first = yield* claimNext("w1", T0 + 10, { limit: 2 })
+          expect(ids(first)).toEqual(["p5-older", "p5-newer"])
+          const rest = yield* claimNext("w1", T0 + 10)
+          expect(ids(rest)).toEqual(["p0-oldest", "p0-a", "p0-b", "negative"])
+          for (const run of [...first, ...rest]) {
+            expect(run).toMatchObject({
+              status: "running",
+              leaseOwner: "w1",
+              leaseExpiresAt: T0 + 10 + LEASE,
+              startedAt: T0 + 10,
+              recoveries: 0,
+              reason: undefined,
+              updatedAt: T0 + 10
+            })
+            expect(yield* getRun(run.id)).toEqual(run)
+          }
+        })
+      )
+
+      test(
+        "takes at most `limit` runs, and only from the queues named",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun({ id: "default-1" }))
+          yield* store.createRun(newRun({ id: "emails-1", queue: "emails", now: T0 + 1 }))
+          yield* store.createRun(newRun({ id: "reports-1", queue: "reports", now: T0 + 2 }))
+          yield* store.createRun(newRun({ id: "emails-2", queue: "emails", now: T0 + 3 }))
+          expect(yield* claimNext("w1", T0 + 10, { queues: ["emails", "reports"], limit: 0 })).toEqual([])
+          expect(yield* claimNext("w1", T0 + 10, { queues: [] })).toEqual([])
+          const two = yield* claimNext("w1", T0 + 10, { queues: ["emails", "reports"], limit: 2 })
+          expect(ids(two)).toEqual(["emails-1", "reports-1"])
+          const last = yield* claimNext("w1", T0 + 10, { queues: ["reports", "emails"], limit: 2 })
+          expect(ids(last)).toEqual(["emails-2"])
+          expect(yield* getRun("default-1")).toMatchObject({ status: "queued", leaseOwner: undefined })
+          expect(ids(yield* claimNext("w1", T0 + 10))).toEqual(["default-1"])
+        })
+      )
+
+      test(
+        "skips live leases, finished runs and runs not yet due; takes a released run back",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed({ id: "leased" })
+          yield* claimed({ id: "finished" })
+          yield* store.finishRun({ id: "finished", owner: "w1", outcome: { status: "succeeded", output: 1 }, now: T0 })
+          yield* claimed({ id: "released" })
+          yield* store.releaseRun({ id: "released", owner: "w1", reason: "interrupted by SIGTERM", now: T0 + 1 })
+          yield* store.createRun(newRun({ id: "later", wakeAt: T0 + 100 }))
+          yield* store.createRun(newRun({ id: "due", wakeAt: T0 + 50 }))
+          expect(yield* getRun("later")).toMatchObject({ status: "queued", wakeAt: T0 + 100 })
+          // Due at its wake time exactly.
+          const now = yield* claimNext("w2", T0 + 50)
+          expect(ids(now)).toEqual(["due", "released"])
+          expect(now[1]).toMatchObject({ leaseOwner: "w2", recoveries: 1, startedAt: T0, reason: undefined })
+          expect(yield* claimNext("w2", T0 + 99)).toEqual([])
+          expect(ids(yield* claimNext("w2", T0 + 100))).toEqual(["later"])
+          expect(yield* getRun("leased")).toMatchObject({ leaseOwner: "w1", leaseExpiresAt: T0 + LEASE })
+          expect(yield* getRun("finished")).toMatchObject({ status: "succeeded", leaseOwner: undefined })
+        })
+      )
+
+      test(
+        "reclaims a run whose lease expired, counting a recovery; its old owner is fenced out",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          expect(yield* claimNext("w2", T0 + LEASE - 1)).toEqual([])
+          // A lease is live while leaseExpiresAt > now: at its expiry instant it is free.
+          const [run, ...others] = yield* claimNext("w2", T0 + LEASE)
+          expect(others).toEqual([])
+          expect(run).toMatchObject({
+            id: "run-1",
+            status: "running",
+            leaseOwner: "w2",
+            leaseExpiresAt: T0 + LEASE + LEASE,
+            startedAt: T0,
+            recoveries: 1
+          })
+          const error = yield* Effect.flip(store.renewLease({ id: "run-1", owner: "w1", leaseMillis: LEASE, now: T0 }))
+          expect(error._tag).toBe("LeaseLost")
+        })
+      )
+
+      test(
+        "does not return a claimed run again while its lease is live, even to its owner",
+        Effect.gen(function*() {
+          const store = yield* Store
+          for (const id of ["a", "b", "c"]) yield* store.createRun(newRun({ id }))
+          expect(ids(yield* claimNext("w1", T0))).toEqual(["a", "b", "c"])
+          expect(yield* claimNext("w2", T0 + 1)).toEqual([])
+          expect(yield* claimNext("w1", T0 + LEASE - 1)).toEqual([])
+          const again = yield* claimNext("w2", T0 + LEASE)
+          expect(ids(again)).toEqual(["a", "b", "c"])
+          expect(again.map((run) => run.recoveries)).toEqual([1, 1, 1])
+        })
+      )
+    })
+
     describe("renewLease", () => {
       test(
         "extends the owner's lease",
