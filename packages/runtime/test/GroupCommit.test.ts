@@ -20,9 +20,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as GroupCommit from "../src/internal/GroupCommit.js"
 import * as SqlStore from "../src/SqlStore.js"
-import type { AttemptRow, StepRecord, StoreService } from "../src/Store.js"
-
-const T0 = 1_700_000_000_000
+import { attempt, complete, countTransactions, createClaimed, T0 } from "./journalRows.js"
 
 /** Yields until every fiber waits (a submitted request waits on its result), so that all are queued. */
 const untilSuspended = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>) =>
@@ -183,53 +181,10 @@ const connect = (filename: string) =>
 const countedStore = (filename: string, options: SqlStore.Options = {}) =>
   Effect.gen(function*() {
     const client = yield* connect(filename)
-    let transactions = 0
-    const counted = new Proxy(client, {
-      get: (target, property, receiver) =>
-        property === "withTransaction"
-          ? <A, E, R>(effect: Effect.Effect<A, E, R>) => {
-            transactions += 1
-            return target.withTransaction(effect)
-          }
-          : Reflect.get(target, property, receiver)
-    })
+    const { counted, transactions } = countTransactions(client)
     const store = yield* SqlStore.makeWith(options).pipe(Effect.provideService(SqlClient.SqlClient, counted))
-    return { store, client, transactions: () => transactions }
+    return { store, client, transactions }
   })
-
-const step = (runId: string, i: number, overrides: Partial<StepRecord> = {}): StepRecord => ({
-  runId,
-  stepId: `s${i}`,
-  name: "s",
-  kind: "step",
-  position: i,
-  result: { _tag: "Success", value: i },
-  failed: false,
-  attempts: 1,
-  startedAt: T0 + i,
-  finishedAt: T0 + i + 1,
-  ...overrides
-})
-
-const attempt = (runId: string, i: number): AttemptRow => ({
-  runId,
-  stepId: `s${i}`,
-  attempt: 1,
-  startedAt: T0 + i,
-  finishedAt: T0 + i + 1,
-  outcome: "success"
-})
-
-const complete = (store: StoreService, runId: string, i: number, owner = "w1", overrides: Partial<StepRecord> = {}) =>
-  store.completeStep({ owner, step: step(runId, i, overrides), attempt: attempt(runId, i), now: T0 + i + 1 })
-
-const createClaimed = (store: StoreService, ids: ReadonlyArray<string>, owner = "w1") =>
-  Effect.forEach(
-    ids,
-    (id) =>
-      store.createRun({ id, workflow: "w", version: "1", input: null, now: T0, claim: { owner, leaseMillis: 60_000 } }),
-    { discard: true }
-  )
 
 /**
  * Holds the store's connection and queues a first write (on run `first`) behind it, so that the

@@ -22,15 +22,14 @@ import * as Path from "node:path"
 import * as Migrations from "../src/Migrations.js"
 import * as PgStore from "../src/PgStore.js"
 import * as SqlStore from "../src/SqlStore.js"
-import type { AttemptRow, StepRecord, StoreService } from "../src/Store.js"
+import type { StoreService } from "../src/Store.js"
 import { Store } from "../src/Store.js"
 import { pgCatalogSchema, pgSchema, regenerateCommand, schemaDirectory } from "./dumpSchema.js"
+import { attempt, complete, countTransactions, createClaimed, T0 } from "./journalRows.js"
 import { createDatabase, dropDatabase, query, uniqueName, useTestDatabase, withDatabase } from "./pg.js"
 import { storeConformance } from "./StoreConformance.js"
 
 const database = useTestDatabase()
-
-const T0 = 1_700_000_000_000
 
 /** The URL of a new, empty schema in this file's database (its only entry on the search path). */
 const freshSchema = Effect.gen(function*() {
@@ -437,53 +436,10 @@ const countedStore = (url: string) =>
       PgClient.make({ url: Redacted.make(url), maxConnections: 4 }),
       Reactivity.layer
     )
-    let transactions = 0
-    const counted = new Proxy(client, {
-      get: (target, property, receiver) =>
-        property === "withTransaction"
-          ? <A, E, R>(effect: Effect.Effect<A, E, R>) => {
-            transactions += 1
-            return target.withTransaction(effect)
-          }
-          : Reflect.get(target, property, receiver)
-    })
+    const { counted, transactions } = countTransactions(client)
     const store = yield* SqlStore.make.pipe(Effect.provideService(SqlClient.SqlClient, counted))
-    return { store, client, transactions: () => transactions }
+    return { store, client, transactions }
   })
-
-const step = (runId: string, i: number, overrides: Partial<StepRecord> = {}): StepRecord => ({
-  runId,
-  stepId: `s${i}`,
-  name: "s",
-  kind: "step",
-  position: i,
-  result: { _tag: "Success", value: i },
-  failed: false,
-  attempts: 1,
-  startedAt: T0 + i,
-  finishedAt: T0 + i + 1,
-  ...overrides
-})
-
-const attempt = (runId: string, i: number): AttemptRow => ({
-  runId,
-  stepId: `s${i}`,
-  attempt: 1,
-  startedAt: T0 + i,
-  finishedAt: T0 + i + 1,
-  outcome: "success"
-})
-
-const complete = (store: StoreService, runId: string, i: number, owner = "w1", overrides: Partial<StepRecord> = {}) =>
-  store.completeStep({ owner, step: step(runId, i, overrides), attempt: attempt(runId, i), now: T0 + i + 1 })
-
-const createClaimed = (store: StoreService, ids: ReadonlyArray<string>, owner = "w1") =>
-  Effect.forEach(
-    ids,
-    (id) =>
-      store.createRun({ id, workflow: "w", version: "1", input: null, now: T0, claim: { owner, leaseMillis: 60_000 } }),
-    { discard: true }
-  )
 
 /**
  * Locks run `first`'s row from another transaction and queues a first write on it, which waits for

@@ -1,0 +1,185 @@
+/**
+ * The polling worker over real stores (Memory and a SQLite file): draining with bounded
+ * concurrency, priority order, delayed starts, runs of unknown workflows, and interruption that
+ * leaves in-flight runs queued for another worker, without re-running completed steps.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Step, Workflow } from "@weft/core"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Client from "../src/Client.js"
+import * as MemoryStore from "../src/MemoryStore.js"
+import * as SqliteStore from "../src/SqliteStore.js"
+import { isTerminal, Store } from "../src/Store.js"
+import * as Worker from "../src/Worker.js"
+
+const stores = {
+  memory: () => MemoryStore.layer,
+  sqlite: () => {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "weft-worker-"))
+    return SqliteStore.layer({ filename: Path.join(dir, "weft.db") })
+  }
+}
+
+/** Waits until every run is final (or fails the test after `timeoutMs`). */
+const awaitFinal = (runIds: ReadonlyArray<string>, timeoutMs = 4_000) =>
+  Effect.gen(function*() {
+    const store = yield* Store
+    const deadline = Date.now() + timeoutMs
+    while (true) {
+      const runs = yield* Effect.forEach(runIds, (id) => store.getRun(id))
+      if (runs.every((r) => r._tag === "Some" && isTerminal(r.value.status))) return runs.map((r) => r._tag === "Some" ? r.value : undefined!)
+      if (Date.now() > deadline) return yield* Effect.die(new Error(`runs did not finish: ${JSON.stringify(runs)}`))
+      yield* Effect.sleep("20 millis")
+    }
+  })
+
+for (const [storeName, makeStore] of Object.entries(stores)) {
+  const provide = <A, E>(effect: Effect.Effect<A, E, Client.Client | Store>) =>
+    Effect.provide(effect, Layer.provideMerge(Client.layer, makeStore()))
+
+  describe(`Worker on ${storeName}`, () => {
+    it.live("drains queued runs with at most `concurrency` in flight", () =>
+      provide(Effect.gen(function*() {
+        const spans: Array<{ start: number; end: number }> = []
+        const work = Step.make({
+          name: "work",
+          success: Schema.Number,
+          run: (n: number) =>
+            Effect.gen(function*() {
+              const start = Date.now()
+              yield* Effect.sleep("40 millis")
+              spans.push({ start, end: Date.now() })
+              return n
+            })
+        })
+        const wf = Workflow.make({ name: "job", input: Schema.Number, success: Schema.Number, run: (n) => work(n) })
+        const client = yield* Client.Client
+        const ids: Array<string> = []
+        for (let i = 0; i < 9; i++) ids.push((yield* client.start(wf, i)).runId)
+        const worker = yield* Effect.fork(Worker.run({ workflows: [wf], concurrency: 3, pollInterval: "20 millis" }))
+        const runs = yield* awaitFinal(ids)
+        yield* Fiber.interrupt(worker)
+        expect(runs.map((r) => r.status)).toEqual(ids.map(() => "succeeded"))
+        expect(spans).toHaveLength(9)
+        const events = spans.flatMap((s) => [{ t: s.start, d: 1 }, { t: s.end, d: -1 }])
+          .sort((a, b) => a.t - b.t || a.d - b.d)
+        let now = 0
+        let peak = 0
+        for (const e of events) peak = Math.max(peak, (now += e.d))
+        expect(peak).toBeLessThanOrEqual(3)
+        expect(peak).toBeGreaterThan(1)
+      })))
+
+    it.live("runs higher priority first with concurrency 1", () =>
+      provide(Effect.gen(function*() {
+        const order: Array<string> = []
+        const note = Step.make({
+          name: "note",
+          success: Schema.Void,
+          run: (label: string) => Effect.sync(() => void order.push(label))
+        })
+        const wf = Workflow.make({ name: "noted", input: Schema.String, success: Schema.Void, run: (l) => note(l) })
+        const client = yield* Client.Client
+        const low = yield* client.start(wf, "low", { priority: -1 })
+        const normal = yield* client.start(wf, "normal")
+        const high = yield* client.start(wf, "high", { priority: 5 })
+        const worker = yield* Effect.fork(Worker.run({ workflows: [wf], concurrency: 1, pollInterval: "20 millis" }))
+        yield* awaitFinal([low.runId, normal.runId, high.runId])
+        yield* Fiber.interrupt(worker)
+        expect(order).toEqual(["high", "normal", "low"])
+      })))
+
+    it.live("does not run a delayed run before its wakeAt", () =>
+      provide(Effect.gen(function*() {
+        const ranAt: Array<number> = []
+        const mark = Step.make({ name: "mark", success: Schema.Void, run: () => Effect.sync(() => void ranAt.push(Date.now())) })
+        const wf = Workflow.make({ name: "delayed", input: Schema.Void, success: Schema.Void, run: () => mark() })
+        const client = yield* Client.Client
+        const wakeAt = Date.now() + 300
+        const handle = yield* client.start(wf, undefined, { wakeAt })
+        const worker = yield* Effect.fork(Worker.run({ workflows: [wf], pollInterval: "20 millis" }))
+        yield* Effect.sleep("150 millis")
+        expect((yield* client.status(handle.runId)).status).toBe("queued")
+        yield* awaitFinal([handle.runId])
+        yield* Fiber.interrupt(worker)
+        expect(ranAt).toHaveLength(1)
+        expect(ranAt[0]).toBeGreaterThanOrEqual(wakeAt)
+      })))
+
+    it.live("releases a run of an unknown workflow with the reason and keeps going", () =>
+      provide(Effect.gen(function*() {
+        const noop = Step.make({ name: "noop", success: Schema.Void, run: () => Effect.void })
+        const known = Workflow.make({ name: "known", input: Schema.Void, success: Schema.Void, run: () => noop() })
+        const stranger = Workflow.make({ name: "stranger", input: Schema.Void, success: Schema.Void, run: () => noop() })
+        const client = yield* Client.Client
+        // Oldest and highest first: it would take the only slot if the worker let it.
+        const foreign = yield* client.start(stranger, undefined, { priority: 10 })
+        const mine = yield* client.start(known, undefined)
+        const mine2 = yield* client.start(known, undefined)
+        const released: Array<string> = []
+        const worker = yield* Effect.fork(Worker.run({
+          workflows: [known],
+          concurrency: 1,
+          pollInterval: "20 millis",
+          onEvent: (event) => Effect.sync(() => event._tag === "RunReleased" && released.push(event.run.id))
+        }))
+        yield* awaitFinal([mine.runId, mine2.runId])
+        yield* Fiber.interrupt(worker)
+        const run = yield* client.status(foreign.runId)
+        expect(run.status).toBe("queued")
+        expect(run.reason).toBe(`no worker here knows workflow "stranger"`)
+        expect(run.leaseOwner).toBeUndefined()
+        expect(released).toEqual([foreign.runId])
+      })))
+
+    it.live("interruption leaves in-flight runs queued; another worker finishes them without re-running steps", () =>
+      provide(Effect.gen(function*() {
+        const counts = new Map<string, number>()
+        const hit = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+        let gate = true
+        const first = Step.make({ name: "first", success: Schema.Void, run: (id: number) => Effect.sync(() => void hit(`first-${id}`)) })
+        const second = Step.make({
+          name: "second",
+          success: Schema.Void,
+          run: (id: number) =>
+            Effect.gen(function*() {
+              while (gate) yield* Effect.sleep("10 millis")
+              hit(`second-${id}`)
+            })
+        })
+        const wf = Workflow.make({
+          name: "two-steps",
+          input: Schema.Number,
+          success: Schema.Void,
+          run: (id) => Effect.zipRight(first(id), second(id))
+        })
+        const client = yield* Client.Client
+        const store = yield* Store
+        const ids = [
+          (yield* client.start(wf, 1)).runId,
+          (yield* client.start(wf, 2)).runId
+        ]
+        const worker = yield* Effect.fork(Worker.run({ workflows: [wf], concurrency: 5, pollInterval: "20 millis" }))
+        while ((counts.get("first-1") ?? 0) + (counts.get("first-2") ?? 0) < 2) yield* Effect.sleep("10 millis")
+        yield* Fiber.interrupt(worker)
+        for (const id of ids) {
+          const run = yield* client.status(id)
+          expect(run.status).toBe("queued")
+          expect(run.leaseOwner).toBeUndefined()
+          expect((yield* store.readJournal(id)).steps.map((s) => s.stepId)).toEqual(["first"])
+        }
+        gate = false
+        const second2 = yield* Effect.fork(Worker.run({ workflows: [wf], pollInterval: "20 millis" }))
+        const runs = yield* awaitFinal(ids)
+        yield* Fiber.interrupt(second2)
+        expect(runs.map((r) => r.status)).toEqual(["succeeded", "succeeded"])
+        expect(Object.fromEntries(counts)).toEqual({ "first-1": 1, "first-2": 1, "second-1": 1, "second-2": 1 })
+      })))
+  })
+}
