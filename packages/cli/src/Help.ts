@@ -25,6 +25,8 @@ Usage: weft <command> [options]
 Commands:
   run <module> [workflow]   run a workflow in this process, with live progress
   resume <run-id>           continue an interrupted or crashed run from its journal
+  start <module> [workflow] queue a run for a worker and print its id
+  worker <module...>        claim queued runs and execute them, until SIGINT or SIGTERM
   list                      list runs, newest first
   show <run-id>             a run's timeline of steps and attempts, and its cause tree
   workflows <module>        the workflows a module exports, with their schemas
@@ -37,7 +39,8 @@ Global options:
   --version                 print weft's version
 
 Exit codes: 0 succeeded, 1 failed with a typed error, 2 bad usage or input (nothing written),
-3 defect, 4 store unavailable, 130 interrupted (the run stays resumable).
+3 defect, 4 store unavailable, 130 interrupted (the run stays resumable). A worker stopped by
+SIGINT or SIGTERM exits 0.
 
 Example:
   weft run examples/checkout.ts --input '{"id":"order-1","items":[{"sku":"book","quantity":1}],"card":"4242"}'
@@ -99,6 +102,39 @@ Options:
 
 Example:
   weft show YourRunId
+`,
+  start: `Usage: weft start <module> [workflow] [options]
+
+Queues a run of a workflow for a worker (weft worker) and prints its id on stdout. The input is
+checked against the workflow's schema first; nothing is written when it does not match. Starting
+again with the same --id (or the same idempotency key) returns the existing run.
+
+Options:
+  --input <json|@file>      the workflow's input as JSON, or @path to a JSON file
+  --id <run-id>             the run's id (default: from the workflow's idempotency key, or new)
+  --queue <name>            the queue to put it on (default: default)
+  --priority <n>            a whole number; higher runs first (default 0)
+  --delay <duration>        do not start it before this long from now, e.g. "30 seconds", "5 minutes"
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
+  --json                    print {"runId": ...} instead of the bare id
+
+Example:
+  weft start examples/checkout.ts --input @examples/order.json --priority 5 --delay "10 seconds"
+`,
+  worker: `Usage: weft worker <module...> [options]
+
+Runs a worker: claims queued runs of the workflows the modules export (highest priority first,
+then oldest) and executes them, several at once, with the layers the modules export. Prints a line
+on stderr as each run starts and ends. SIGINT or SIGTERM stops it: runs in flight are interrupted
+and released, so they stay queued and any worker resumes them from their journal; exit code 0.
+
+Options:
+  --concurrency <n>         at most n runs at once (default 10)
+  --queue <name>            a queue to claim from; repeat it or give a comma list (default: default)
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
+
+Example:
+  weft worker examples/checkout.ts --concurrency 4 --queue default,urgent
 `,
   workflows: `Usage: weft workflows <module> [options]
 

@@ -3,8 +3,10 @@
  * documented exit code. Progress and diagnostics go to stderr, results to stdout.
  */
 import type { Workflow } from "@weft/core"
-import { Client, Engine, type Errors, Owner, Runner, Store } from "@weft/runtime"
+import { Client, Engine, type Errors, Owner, Runner, Store, Worker } from "@weft/runtime"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -50,6 +52,10 @@ type Flags = {
   readonly status?: string | undefined
   readonly workflow?: string | undefined
   readonly limit?: string | undefined
+  readonly queue?: ReadonlyArray<string> | undefined
+  readonly priority?: string | undefined
+  readonly delay?: string | undefined
+  readonly concurrency?: string | undefined
   readonly help?: boolean | undefined
   readonly version?: boolean | undefined
 }
@@ -71,6 +77,10 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
           status: { type: "string" },
           workflow: { type: "string" },
           limit: { type: "string" },
+          queue: { type: "string", multiple: true },
+          priority: { type: "string" },
+          delay: { type: "string" },
+          concurrency: { type: "string" },
           help: { type: "boolean", short: "h" },
           version: { type: "boolean" }
         }
@@ -83,7 +93,9 @@ const allowed: Record<string, ReadonlyArray<keyof Flags>> = {
   resume: ["module", "force", "store", "json"],
   list: ["status", "workflow", "limit", "store", "json"],
   show: ["store", "json"],
-  workflows: ["json"]
+  workflows: ["json"],
+  start: ["input", "id", "queue", "priority", "delay", "store", "json"],
+  worker: ["queue", "concurrency", "store"]
 }
 
 const color = (stream: NodeJS.WriteStream) => stream.isTTY === true && process.env.NO_COLOR === undefined
@@ -271,6 +283,172 @@ const resumeCommand = (positionals: ReadonlyArray<string>, flags: Flags) =>
     }).pipe(Effect.provide(StoreConfig.layer(spec)))
   })
 
+/** `--queue a --queue b,c`: the queues named, in order, without repeats. */
+const parseQueues = (raw: ReadonlyArray<string> | undefined): Effect.Effect<ReadonlyArray<string>, UsageError> => {
+  const queues = [...new Set((raw ?? []).flatMap((q) => q.split(",")).map((q) => q.trim()))]
+  if (queues.some((q) => q === "")) {
+    return Effect.fail(new UsageError({ message: "--queue needs a queue name, e.g. --queue default" }))
+  }
+  return Effect.succeed(queues)
+}
+
+const parseWhole = (
+  flag: string,
+  raw: string | undefined,
+  options: { readonly min?: number }
+): Effect.Effect<number | undefined, UsageError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+  const n = Number(raw)
+  if (raw.trim() === "" || !Number.isSafeInteger(n) || (options.min !== undefined && n < options.min)) {
+    return Effect.fail(
+      new UsageError({
+        message: `--${flag} must be a ${options.min === 1 ? "positive " : ""}whole number, got "${raw}"`
+      })
+    )
+  }
+  return Effect.succeed(n)
+}
+
+/** `--delay`: a duration as effect's Duration reads it ("5 seconds", "2 minutes", "1500 millis"). */
+const parseDelay = (raw: string | undefined): Effect.Effect<Duration.Duration | undefined, UsageError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+  const decoded = Duration.decodeUnknown(raw.trim())
+  if (Option.isNone(decoded) || !Duration.isFinite(decoded.value)) {
+    return Effect.fail(
+      new UsageError({
+        message: `--delay "${raw}" is not a duration: write a number and a unit, e.g. "30 seconds", "5 minutes", ` +
+          `"2 hours" (units: millis, seconds, minutes, hours, days, weeks)`
+      })
+    )
+  }
+  return Effect.succeed(decoded.value)
+}
+
+const startCommand = (positionals: ReadonlyArray<string>, flags: Flags) =>
+  Effect.gen(function*() {
+    const [modulePath, workflowName, ...extra] = positionals
+    if (modulePath === undefined) {
+      return yield* Effect.fail(new UsageError({ message: "start needs a module: weft start <module> [workflow]" }))
+    }
+    if (extra.length > 0) {
+      return yield* Effect.fail(new UsageError({ message: `unexpected arguments: ${extra.join(" ")}` }))
+    }
+    const queues = yield* parseQueues(flags.queue)
+    if (queues.length > 1) {
+      return yield* Effect.fail(new UsageError({ message: `a run goes to one queue, got --queue ${queues.join(",")}` }))
+    }
+    const priority = yield* parseWhole("priority", flags.priority, {})
+    const delay = yield* parseDelay(flags.delay)
+    const input = yield* parseInput(flags.input)
+    const spec = yield* storeSpec(flags)
+    const loaded = yield* ModuleLoader.load(modulePath)
+    const workflow = yield* ModuleLoader.pick(loaded, workflowName)
+    yield* validateInput(workflow, input, flags.input !== undefined)
+    return yield* Effect.gen(function*() {
+      const client = yield* Client.Client
+      const now = yield* Clock.currentTimeMillis
+      const handle = yield* client.startUnknown(workflow, input, {
+        id: flags.id,
+        queue: queues[0],
+        priority,
+        origin: loaded.path,
+        wakeAt: delay === undefined ? undefined : now + Duration.toMillis(delay)
+      }).pipe(
+        Effect.catchTags({
+          RunConflict: (error) => Effect.fail(new UsageError({ message: error.message })),
+          InputInvalid: (error) => Effect.fail(new UsageError({ message: error.message }))
+        })
+      )
+      if (!handle.created) {
+        const existing = yield* client.status(handle.runId)
+        yield* Output.err(`run ${handle.runId} already exists (${existing.status}); nothing new was queued\n`)
+      } else {
+        yield* Output.err(
+          `queued ${workflow.name} ${handle.runId} on ${StoreConfig.describe(spec)}${
+            delay === undefined ? "" : ` to start after ${Duration.format(delay)}`
+          }\n`
+        )
+      }
+      yield* Output.out(flags.json === true ? `${JSON.stringify({ runId: handle.runId })}\n` : `${handle.runId}\n`)
+      return ExitCode.ok
+    }).pipe(Effect.provide(StoreConfig.layer(spec)))
+  })
+
+// Set once a worker runs: interrupting it (SIGINT, SIGTERM) is then its normal end, exit 0.
+let workerRunning = false
+
+const workerCommand = (positionals: ReadonlyArray<string>, flags: Flags) =>
+  Effect.gen(function*() {
+    if (positionals.length === 0) {
+      return yield* Effect.fail(
+        new UsageError({ message: "worker needs at least one module: weft worker <module...>" })
+      )
+    }
+    const queues = yield* parseQueues(flags.queue)
+    const concurrency = (yield* parseWhole("concurrency", flags.concurrency, { min: 1 })) ?? 10
+    const spec = yield* storeSpec(flags)
+    const workflows = new Map<string, Workflow.Any>()
+    const layers: Array<Layer.Layer<any, any, never>> = []
+    for (const modulePath of positionals) {
+      const loaded = yield* ModuleLoader.load(modulePath)
+      for (const { workflow } of loaded.workflows) {
+        const other = workflows.get(workflow.name)
+        if (other !== undefined && other !== workflow) {
+          return yield* Effect.fail(
+            new UsageError({ message: `two modules export a workflow named "${workflow.name}"; names must be unique` })
+          )
+        }
+        workflows.set(workflow.name, workflow)
+      }
+      if (loaded.layer !== undefined) layers.push(loaded.layer)
+    }
+    if (workflows.size === 0) {
+      return yield* Effect.fail(
+        new UsageError({ message: `no workflow in ${positionals.join(", ")}: export one made with Workflow.make` })
+      )
+    }
+    const owner = Owner.make()
+    const c = color(process.stderr)
+    const names = [...workflows.keys()]
+    const onEvent = (event: Worker.WorkerEvent) => {
+      const { id, workflow } = event.run
+      switch (event._tag) {
+        case "RunStarted":
+          return Output.err(`${Output.paint("▶", "cyan", c)} ${workflow} ${id} started\n`)
+        case "RunFinished":
+          return Output.err(
+            event.outcome.status === "succeeded"
+              ? `${Output.paint("✓", "green", c)} ${workflow} ${id} succeeded\n`
+              : `${Output.paint("✗", "red", c)} ${workflow} ${id} ${event.outcome.status} (weft show ${id})\n`
+          )
+        case "RunStopped":
+          return Output.err(`! ${workflow} ${id} stopped here: ${event.reason}\n`)
+        case "RunReleased":
+          return Output.err(`! ${workflow} ${id} released: ${event.reason}\n`)
+        default:
+          return Effect.void
+      }
+    }
+    return yield* Effect.gen(function*() {
+      yield* Output.err(
+        `worker ${owner} on ${StoreConfig.describe(spec)}: queues ${
+          (queues.length === 0 ? ["default"] : queues).join(", ")
+        }; concurrency ${concurrency}; workflows ${names.join(", ")}\n`
+      )
+      workerRunning = true
+      return yield* (Worker.run({
+        workflows: [...workflows.values()],
+        queues: queues.length === 0 ? undefined : queues,
+        concurrency,
+        leaseMillis: LEASE_MILLIS,
+        owner,
+        onEvent
+      }) as Effect.Effect<never, Errors.StoreUnavailable, Store.Store>).pipe(
+        Effect.onInterrupt(() => Output.err(`worker ${owner} stopped; runs in flight were released and stay queued\n`))
+      )
+    }).pipe(Effect.provide(Layer.provideMerge(StoreConfig.layer(spec), Layer.mergeAll(Layer.empty, ...layers))))
+  })
+
 const listCommand = (positionals: ReadonlyArray<string>, flags: Flags) =>
   Effect.gen(function*() {
     if (positionals.length > 0) {
@@ -405,7 +583,9 @@ const commands = {
   resume: resumeCommand,
   list: listCommand,
   show: showCommand,
-  workflows: workflowsCommand
+  workflows: workflowsCommand,
+  start: startCommand,
+  worker: workerCommand
 } as const
 
 /** Runs the command line and returns the process's exit code. */
@@ -470,5 +650,5 @@ export const exitCodeOf = (exit: Exit.Exit<number>): number =>
   Exit.isSuccess(exit)
     ? exit.value
     : Cause.isInterruptedOnly(exit.cause)
-    ? ExitCode.interrupted
+    ? (workerRunning ? ExitCode.ok : ExitCode.interrupted)
     : ExitCode.defect

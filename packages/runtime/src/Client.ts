@@ -35,6 +35,8 @@ export interface StartOptions {
   readonly priority?: number | undefined
   /** Where the run is started from (the CLI records the module path, for `weft resume`). */
   readonly origin?: string | undefined
+  /** The earliest time (epoch milliseconds) a worker may claim the run: a delayed start. */
+  readonly wakeAt?: number | undefined
   /** Claim the run for this owner at creation (used to run it in this process at once). */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
 }
@@ -93,6 +95,7 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
         queue: options.queue,
         priority: options.priority,
         origin: options.origin,
+        wakeAt: options.wakeAt,
         claim: options.claim,
         now
       })

@@ -31,3 +31,6 @@ export * as SqlStore from "./SqlStore.js"
 
 /** The storage contract. */
 export * as Store from "./Store.js"
+
+/** A polling worker that claims queued runs and executes them, several at once. */
+export * as Worker from "./Worker.js"

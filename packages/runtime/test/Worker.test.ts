@@ -33,7 +33,9 @@ const awaitFinal = (runIds: ReadonlyArray<string>, timeoutMs = 4_000) =>
     const deadline = Date.now() + timeoutMs
     while (true) {
       const runs = yield* Effect.forEach(runIds, (id) => store.getRun(id))
-      if (runs.every((r) => r._tag === "Some" && isTerminal(r.value.status))) return runs.map((r) => r._tag === "Some" ? r.value : undefined!)
+      if (runs.every((r) => r._tag === "Some" && isTerminal(r.value.status))) {
+        return runs.map((r) => r._tag === "Some" ? r.value : undefined!)
+      }
       if (Date.now() > deadline) return yield* Effect.die(new Error(`runs did not finish: ${JSON.stringify(runs)}`))
       yield* Effect.sleep("20 millis")
     }
@@ -71,7 +73,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           .sort((a, b) => a.t - b.t || a.d - b.d)
         let now = 0
         let peak = 0
-        for (const e of events) peak = Math.max(peak, (now += e.d))
+        for (const e of events) peak = Math.max(peak, now += e.d)
         expect(peak).toBeLessThanOrEqual(3)
         expect(peak).toBeGreaterThan(1)
       })))
@@ -98,7 +100,11 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
     it.live("does not run a delayed run before its wakeAt", () =>
       provide(Effect.gen(function*() {
         const ranAt: Array<number> = []
-        const mark = Step.make({ name: "mark", success: Schema.Void, run: () => Effect.sync(() => void ranAt.push(Date.now())) })
+        const mark = Step.make({
+          name: "mark",
+          success: Schema.Void,
+          run: () => Effect.sync(() => void ranAt.push(Date.now()))
+        })
         const wf = Workflow.make({ name: "delayed", input: Schema.Void, success: Schema.Void, run: () => mark() })
         const client = yield* Client.Client
         const wakeAt = Date.now() + 300
@@ -116,7 +122,12 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
       provide(Effect.gen(function*() {
         const noop = Step.make({ name: "noop", success: Schema.Void, run: () => Effect.void })
         const known = Workflow.make({ name: "known", input: Schema.Void, success: Schema.Void, run: () => noop() })
-        const stranger = Workflow.make({ name: "stranger", input: Schema.Void, success: Schema.Void, run: () => noop() })
+        const stranger = Workflow.make({
+          name: "stranger",
+          input: Schema.Void,
+          success: Schema.Void,
+          run: () => noop()
+        })
         const client = yield* Client.Client
         // Oldest and highest first: it would take the only slot if the worker let it.
         const foreign = yield* client.start(stranger, undefined, { priority: 10 })
@@ -143,7 +154,11 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         const counts = new Map<string, number>()
         const hit = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
         let gate = true
-        const first = Step.make({ name: "first", success: Schema.Void, run: (id: number) => Effect.sync(() => void hit(`first-${id}`)) })
+        const first = Step.make({
+          name: "first",
+          success: Schema.Void,
+          run: (id: number) => Effect.sync(() => void hit(`first-${id}`))
+        })
         const second = Step.make({
           name: "second",
           success: Schema.Void,
