@@ -423,8 +423,6 @@ const workerCommand = (positionals: ReadonlyArray<string>, flags: Flags) =>
           )
         case "RunStopped":
           return Output.err(`! ${workflow} ${id} stopped here: ${event.reason}\n`)
-        case "RunReleased":
-          return Output.err(`! ${workflow} ${id} released: ${event.reason}\n`)
         default:
           return Effect.void
       }

@@ -133,11 +133,12 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         return Effect.succeed(toRun(run))
       }),
 
-    claimNext: ({ leaseMillis, limit, now, owner, queues }) =>
+    claimNext: ({ leaseMillis, limit, now, owner, queues, workflows }) =>
       Effect.sync(() => {
         const runnable = Array.from(runs.values())
           .filter((run) =>
             queues.includes(run.queue) &&
+            (workflows === undefined || workflows.includes(run.workflow)) &&
             ((run.status === "queued" && (run.wakeAt === undefined || run.wakeAt <= now)) ||
               (run.status === "running" && run.leaseExpiresAt !== undefined && run.leaseExpiresAt <= now))
           )

@@ -323,10 +323,11 @@ export const makeWith = (
       // writer at a time, so its UPDATE with the same subquery is atomic as it is. It goes
       // through the group commit like claimRun: every write then has one path, and on PostgreSQL
       // the batch's transaction holds only store statements, never user code.
-      claimNext: ({ leaseMillis, limit, now, owner, queues }) =>
+      claimNext: ({ leaseMillis, limit, now, owner, queues, workflows }) =>
         Effect.gen(function*() {
           const take = normalizeLimit(limit)
-          if (take === 0 || queues.length === 0) return []
+          if (take === 0 || queues.length === 0 || workflows?.length === 0) return []
+          const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
           const lock = sql.onDialectOrElse({
             pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
             orElse: () => sql.literal("")
@@ -341,7 +342,7 @@ export const makeWith = (
                 started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
               WHERE id IN (
                 SELECT id FROM weft_runs
-                WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)}
+                WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
                   AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
                     OR (status = 'running' AND lease_expires_at <= ${now}))
                 ORDER BY priority DESC, created_at, id

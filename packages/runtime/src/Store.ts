@@ -147,6 +147,8 @@ export interface StoreService {
   readonly claimNext: (options: {
     readonly owner: string
     readonly queues: ReadonlyArray<string>
+    /** Only runs of these workflows (the ones the claiming worker can execute). Default: any. */
+    readonly workflows?: ReadonlyArray<string> | undefined
     readonly limit: number
     readonly leaseMillis: number
     readonly now: number

@@ -26,12 +26,11 @@ export type WorkerEvent =
   | { readonly _tag: "RunFinished"; readonly run: RunRecord; readonly outcome: Outcome }
   /** The run stopped here without an end (store gone, lease lost); it resumes from its journal. */
   | { readonly _tag: "RunStopped"; readonly run: RunRecord; readonly reason: string }
-  /** The run was given back to its queue (e.g. no workflow of that name here). */
-  | { readonly _tag: "RunReleased"; readonly run: RunRecord; readonly reason: string }
+/** The run was given back to its queue (e.g. no workflow of that name here). */
 
 /** Options of `run`. */
 export interface Options<W extends Workflow.Any> {
-  /** The workflows this worker can execute; a claimed run of any other workflow is released. */
+  /** The workflows this worker can execute; it claims only their runs. */
   readonly workflows: ReadonlyArray<W>
   /** The queues to claim from. Default `["default"]`. */
   readonly queues?: ReadonlyArray<string> | undefined
@@ -50,10 +49,6 @@ export interface Options<W extends Workflow.Any> {
 }
 
 /** How long a run of a workflow this worker does not know is given back quietly before it is logged again. */
-const SKIP_MILLIS = 60_000
-
-/** The reason recorded on a run whose workflow this worker does not know. */
-export const unknownWorkflowReason = (workflow: string): string => `no worker here knows workflow "${workflow}"`
 
 /**
  * Runs a worker until interrupted. Storage errors while claiming are logged and retried on a
@@ -72,23 +67,12 @@ export const run = <W extends Workflow.Any>(
     const owner = options.owner ?? Owner.make()
     const emit = options.onEvent ?? (() => Effect.void)
     const known = new Map<string, Workflow.Any>(options.workflows.map((w) => [w.name, w]))
+    const workflows = Array.from(known.keys())
 
     const fibers = yield* FiberSet.make<void, never>()
     // A slot freed: wake the loop at once (one pending signal is enough).
     const wake = yield* Queue.sliding<void>(1)
     let inFlight = 0
-    // Runs of unknown workflows, given back quietly (no log) until the time stored here.
-    const skipped = new Map<string, number>()
-
-    const release = (run: RunRecord, reason: string) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        yield* store.releaseRun({ id: run.id, owner, reason, now }).pipe(
-          Effect.catchAll((error) =>
-            Effect.logWarning(`worker ${owner}: could not release run ${run.id}: ${error.message}`)
-          )
-        )
-      })
 
     const executeOne = (workflow: Workflow.Any, run: RunRecord): Effect.Effect<void> =>
       Effect.zipRight(
@@ -123,7 +107,7 @@ export const run = <W extends Workflow.Any>(
     const claim = (limit: number) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
-        return yield* store.claimNext({ owner, queues, limit, leaseMillis, now })
+        return yield* store.claimNext({ owner, queues, workflows, limit, leaseMillis, now })
       }).pipe(
         Effect.tapError((error) => Effect.logWarning(`worker ${owner}: claiming failed, retrying: ${error.message}`)),
         Effect.retry(
@@ -145,31 +129,14 @@ export const run = <W extends Workflow.Any>(
         yield* Queue.take(wake)
         return
       }
-      const now = yield* Clock.currentTimeMillis
-      for (const [id, until] of skipped) if (until <= now) skipped.delete(id)
-      // Room for the runs that will be given back, so they cannot take every free slot.
-      const claimed = yield* claim(free + Math.min(skipped.size, 100))
-      let started = 0
+      // Only runs this worker can execute are claimed: another workflow's runs stay queued for a
+      // worker that knows it, without counting recoveries or churning leases.
+      const claimed = yield* claim(free)
       for (const run of claimed) {
-        const workflow = known.get(run.workflow)
-        if (workflow === undefined) {
-          const reason = unknownWorkflowReason(run.workflow)
-          if (!skipped.has(run.id)) {
-            skipped.set(run.id, now + SKIP_MILLIS)
-            yield* Effect.logWarning(`worker ${owner}: released run ${run.id}: ${reason}`)
-            yield* emit({ _tag: "RunReleased", run, reason })
-          }
-          yield* release(run, reason)
-        } else if (started < free) {
-          started++
-          inFlight++
-          yield* FiberSet.run(fibers, executeOne(workflow, run))
-        } else {
-          yield* release(run, `worker ${owner} had no free slot; claimable again`)
-        }
+        inFlight++
+        yield* FiberSet.run(fibers, executeOne(known.get(run.workflow)!, run))
       }
       // With slots left, nothing more is claimable now: wait for a slot to free or the poll interval.
-      // (With none left, the next round waits for a run to end.)
-      if (started < free) yield* idle
+      if (claimed.length < free) yield* idle
     }))
   })) as never

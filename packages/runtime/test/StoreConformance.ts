@@ -353,7 +353,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       const claimNext = (
         owner: string,
         now: number,
-        options: { limit?: number; queues?: ReadonlyArray<string> } = {}
+        options: { limit?: number; queues?: ReadonlyArray<string>; workflows?: ReadonlyArray<string> } = {}
       ) =>
         Effect.flatMap(
           Store,
@@ -361,6 +361,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
             store.claimNext({
               owner,
               queues: options.queues ?? ["default"],
+              workflows: options.workflows,
               limit: options.limit ?? 100,
               leaseMillis: LEASE,
               now
@@ -412,6 +413,20 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
           expect(ids(last)).toEqual(["emails-2"])
           expect(yield* getRun("default-1")).toMatchObject({ status: "queued", leaseOwner: undefined })
           expect(ids(yield* claimNext("w1", T0 + 10))).toEqual(["default-1"])
+        })
+      )
+
+      test(
+        "claims only runs of the workflows named, leaving the others untouched",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun({ id: "a-1", workflow: "a", now: T0 }))
+          yield* store.createRun(newRun({ id: "b-1", workflow: "b", priority: 9, now: T0 + 1 }))
+          yield* store.createRun(newRun({ id: "c-1", workflow: "c", now: T0 + 2 }))
+          expect(yield* claimNext("w1", T0 + 10, { workflows: [] })).toEqual([])
+          expect(ids(yield* claimNext("w1", T0 + 10, { workflows: ["a", "c"] }))).toEqual(["a-1", "c-1"])
+          expect(yield* getRun("b-1")).toMatchObject({ status: "queued", leaseOwner: undefined, recoveries: 0 })
+          expect(ids(yield* claimNext("w2", T0 + 10))).toEqual(["b-1"])
         })
       )
 
