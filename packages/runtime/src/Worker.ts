@@ -1,5 +1,5 @@
 /**
- * A polling worker: claims runnable runs of its queues from the store (priority, then age), and
+ * A polling worker: claims runnable runs of its queues and workflows (priority, then age), and
  * executes each in a fiber of its own, at most `concurrency` at once. An idle worker sleeps its
  * poll interval between claims (jittered), and claims again at once when a run ends and frees a
  * slot. Interrupting the worker interrupts every run it holds; the engine releases their leases,
@@ -26,7 +26,6 @@ export type WorkerEvent =
   | { readonly _tag: "RunFinished"; readonly run: RunRecord; readonly outcome: Outcome }
   /** The run stopped here without an end (store gone, lease lost); it resumes from its journal. */
   | { readonly _tag: "RunStopped"; readonly run: RunRecord; readonly reason: string }
-/** The run was given back to its queue (e.g. no workflow of that name here). */
 
 /** Options of `run`. */
 export interface Options<W extends Workflow.Any> {
@@ -44,11 +43,9 @@ export interface Options<W extends Workflow.Any> {
   readonly owner?: string | undefined
   /** Live progress of every run. */
   readonly onProgress?: ((event: Execution.ProgressEvent, run: RunRecord) => Effect.Effect<void>) | undefined
-  /** Runs started, finished, stopped and released. */
+  /** Runs started, finished and stopped. */
   readonly onEvent?: ((event: WorkerEvent) => Effect.Effect<void>) | undefined
 }
-
-/** How long a run of a workflow this worker does not know is given back quietly before it is logged again. */
 
 /**
  * Runs a worker until interrupted. Storage errors while claiming are logged and retried on a
