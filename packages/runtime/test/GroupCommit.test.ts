@@ -12,7 +12,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberStatus from "effect/FiberStatus"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
@@ -20,18 +19,15 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as GroupCommit from "../src/internal/GroupCommit.js"
 import * as SqlStore from "../src/SqlStore.js"
-import { attempt, complete, countTransactions, createClaimed, T0 } from "./journalRows.js"
-
-/** Yields until every fiber waits (a submitted request waits on its result), so that all are queued. */
-const untilSuspended = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>) =>
-  Effect.gen(function*() {
-    for (let round = 0; round < 1000; round++) {
-      const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
-      if (statuses.every(FiberStatus.isSuspended)) return
-      yield* Effect.yieldNow()
-    }
-    return expect.fail("the requests were never all queued")
-  })
+import {
+  attempt,
+  complete,
+  countTransactions,
+  createClaimed,
+  fencedOutWriteInBatch,
+  T0,
+  untilSuspended
+} from "./journalRows.js"
 
 /**
  * A group commit whose commit records each batch and answers each request with its value, or
@@ -246,39 +242,8 @@ describe("SqlStore group commit on SQLite", () => {
 
   it.scoped("fails a fenced-out write in the middle of a batch with LeaseLost; its neighbours commit", () =>
     Effect.gen(function*() {
-      const filename = Path.join(yield* tempDirectory, "weft.db")
-      const opened = yield* countedStore(filename)
-      const { store, transactions } = opened
-      yield* createClaimed(store, ["a", "b", "c"])
-      yield* store.claimRun({ id: "b", owner: "w2", leaseMillis: 60_000, now: T0 + 1, force: true })
-      const release = yield* queueBehindFirst(opened)
-      const before = transactions()
-      const fibers = [
-        yield* Effect.fork(complete(store, "a", 0)),
-        yield* Effect.fork(
-          store.recordAttempt({ owner: "w1", attempt: attempt("b", 0), reason: "stale", now: T0 + 2 })
-        ),
-        yield* Effect.fork(complete(store, "b", 0)),
-        yield* Effect.fork(complete(store, "b", 1, "w2")),
-        yield* Effect.fork(complete(store, "c", 0))
-      ]
-      yield* untilSuspended(fibers)
-      yield* release
-      const exits = yield* Effect.forEach(fibers, Fiber.await)
-      // The first write's transaction, then one for all five.
-      expect(transactions() - before).toBe(1)
-      expect(exits.map((exit) => Exit.isSuccess(exit) ? "ok" : Cause.squash(exit.cause))).toEqual([
-        "ok",
-        expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
-        expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
-        "ok",
-        "ok"
-      ])
-      expect((yield* store.readJournal("a")).steps.map((s) => s.stepId)).toEqual(["s0"])
-      expect(yield* store.readJournal("b")).toMatchObject({ steps: [{ stepId: "s1" }], attempts: [{ stepId: "s1" }] })
-      expect((yield* store.readJournal("c")).steps.map((s) => s.stepId)).toEqual(["s0"])
-      const b = Option.getOrThrow(yield* store.getRun("b"))
-      expect(b).toMatchObject({ leaseOwner: "w2", reason: undefined, updatedAt: T0 + 2 })
+      const opened = yield* countedStore(Path.join(yield* tempDirectory, "weft.db"))
+      yield* fencedOutWriteInBatch(opened.store, opened.transactions, queueBehindFirst(opened))
     }))
 
   it.scoped("keeps the last reason of several writes of one run in a batch, as writing them in turn would", () =>

@@ -8,12 +8,9 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberStatus from "effect/FiberStatus"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -25,7 +22,7 @@ import * as SqlStore from "../src/SqlStore.js"
 import type { StoreService } from "../src/Store.js"
 import { Store } from "../src/Store.js"
 import { pgCatalogSchema, pgSchema, regenerateCommand, schemaDirectory } from "./dumpSchema.js"
-import { attempt, complete, countTransactions, createClaimed, T0 } from "./journalRows.js"
+import { complete, countTransactions, createClaimed, fencedOutWriteInBatch, T0, untilSuspended } from "./journalRows.js"
 import { createDatabase, dropDatabase, query, uniqueName, useTestDatabase, withDatabase } from "./pg.js"
 import { storeConformance } from "./StoreConformance.js"
 
@@ -339,40 +336,7 @@ describe("PgStore", () => {
     it.live("fails a fenced-out write in the middle of a batch with LeaseLost; its neighbours commit", () =>
       Effect.gen(function*() {
         const opened = yield* countedStore(yield* freshSchema)
-        const { store, transactions } = opened
-        yield* createClaimed(store, ["a", "b", "c"])
-        yield* store.claimRun({ id: "b", owner: "w2", leaseMillis: 60_000, now: T0 + 1, force: true })
-        const release = yield* queueBehindFirst(opened)
-        const before = transactions()
-        const fibers = [
-          yield* Effect.fork(complete(store, "a", 0)),
-          yield* Effect.fork(
-            store.recordAttempt({ owner: "w1", attempt: attempt("b", 0), reason: "stale", now: T0 + 2 })
-          ),
-          yield* Effect.fork(complete(store, "b", 0)),
-          yield* Effect.fork(complete(store, "b", 1, "w2")),
-          yield* Effect.fork(complete(store, "c", 0))
-        ]
-        yield* untilSuspended(fibers)
-        yield* release
-        const exits = yield* Effect.forEach(fibers, Fiber.await)
-        // One transaction for all five.
-        expect(transactions() - before).toBe(1)
-        expect(exits.map((exit) => Exit.isSuccess(exit) ? "ok" : Cause.squash(exit.cause))).toEqual([
-          "ok",
-          expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
-          expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
-          "ok",
-          "ok"
-        ])
-        expect((yield* store.readJournal("a")).steps.map((s) => s.stepId)).toEqual(["s0"])
-        expect(yield* store.readJournal("b")).toMatchObject({
-          steps: [{ stepId: "s1" }],
-          attempts: [{ stepId: "s1" }]
-        })
-        expect((yield* store.readJournal("c")).steps.map((s) => s.stepId)).toEqual(["s0"])
-        const b = Option.getOrThrow(yield* store.getRun("b"))
-        expect(b).toMatchObject({ leaseOwner: "w2", reason: undefined, updatedAt: T0 + 2 })
+        yield* fencedOutWriteInBatch(opened.store, opened.transactions, queueBehindFirst(opened))
       }).pipe(Effect.scoped))
 
     it.live("fails every write of a batch the database refuses with StoreUnavailable, and writes none of it", () =>
@@ -419,16 +383,6 @@ const pgClient = (url: string) =>
   )
 
 /** Yields until every fiber waits (a submitted request waits on its result), so that all are queued. */
-const untilSuspended = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>) =>
-  Effect.gen(function*() {
-    for (let round = 0; round < 1000; round++) {
-      const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
-      if (statuses.every(FiberStatus.isSuspended)) return
-      yield* Effect.yieldNow()
-    }
-    return expect.fail("the requests were never all queued")
-  })
-
 /** A store on `url`, and the number of transactions it has opened so far. */
 const countedStore = (url: string) =>
   Effect.gen(function*() {

@@ -1,9 +1,15 @@
 /**
- * Journal rows and a transaction-counting SQL client, shared by the group-commit tests on SQLite
+ * Journal rows, a transaction-counting SQL client and the scenarios shared by the group-commit tests on SQLite
  * (GroupCommit.test.ts) and PostgreSQL (PgStore.test.ts).
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
+import { expect } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberStatus from "effect/FiberStatus"
+import * as Option from "effect/Option"
 import type { AttemptRow, StepRecord, StoreService } from "../src/Store.js"
 
 export const T0 = 1_700_000_000_000
@@ -61,3 +67,58 @@ export const createClaimed = (store: StoreService, ids: ReadonlyArray<string>, o
       store.createRun({ id, workflow: "w", version: "1", input: null, now: T0, claim: { owner, leaseMillis: 60_000 } }),
     { discard: true }
   )
+
+/** Yields until every fiber waits (a submitted write waits on its result), so that all are queued. */
+export const untilSuspended = (fibers: ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>) =>
+  Effect.gen(function*() {
+    for (let round = 0; round < 1000; round++) {
+      const statuses = yield* Effect.forEach(fibers, (fiber) => fiber.status)
+      if (statuses.every(FiberStatus.isSuspended)) return
+      yield* Effect.yieldNow()
+    }
+    return expect.fail("the requests were never all queued")
+  })
+
+/**
+ * The fenced-out-write scenario, the same on every SQL dialect: five writes in one batch, two of
+ * them by an owner that lost run `b`'s lease, which get LeaseLost while the other three commit.
+ * `queueBehindFirst` holds the store's writer (each dialect has its own way) and returns the effect
+ * that lets it go.
+ */
+export const fencedOutWriteInBatch = (
+  store: StoreService,
+  transactions: () => number,
+  queueBehindFirst: Effect.Effect<Effect.Effect<void, unknown>, unknown>
+) =>
+  Effect.gen(function*() {
+    yield* createClaimed(store, ["a", "b", "c"])
+    yield* store.claimRun({ id: "b", owner: "w2", leaseMillis: 60_000, now: T0 + 1, force: true })
+    const release = yield* queueBehindFirst
+    const before = transactions()
+    const fibers = [
+      yield* Effect.fork(complete(store, "a", 0)),
+      yield* Effect.fork(
+        store.recordAttempt({ owner: "w1", attempt: attempt("b", 0), reason: "stale", now: T0 + 2 })
+      ),
+      yield* Effect.fork(complete(store, "b", 0)),
+      yield* Effect.fork(complete(store, "b", 1, "w2")),
+      yield* Effect.fork(complete(store, "c", 0))
+    ]
+    yield* untilSuspended(fibers)
+    yield* release
+    const exits = yield* Effect.forEach(fibers, Fiber.await)
+    // One transaction for all five.
+    expect(transactions() - before).toBe(1)
+    expect(exits.map((exit) => Exit.isSuccess(exit) ? "ok" : Cause.squash(exit.cause))).toEqual([
+      "ok",
+      expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
+      expect.objectContaining({ _tag: "LeaseLost", runId: "b", owner: "w1" }),
+      "ok",
+      "ok"
+    ])
+    expect((yield* store.readJournal("a")).steps.map((s) => s.stepId)).toEqual(["s0"])
+    expect(yield* store.readJournal("b")).toMatchObject({ steps: [{ stepId: "s1" }], attempts: [{ stepId: "s1" }] })
+    expect((yield* store.readJournal("c")).steps.map((s) => s.stepId)).toEqual(["s0"])
+    const b = Option.getOrThrow(yield* store.getRun("b"))
+    expect(b).toMatchObject({ leaseOwner: "w2", reason: undefined, updatedAt: T0 + 2 })
+  })
