@@ -37,12 +37,21 @@ export interface Executed {
   readonly exit: Exit.Exit<unknown, unknown>
 }
 
+type CauseSchema = Schema.Schema<Cause.Cause<unknown>, Schema.CauseEncoded<unknown, unknown>>
+
+// Built once per workflow: a Schema.Cause is a new schema class each time it is made, and every
+// failed run is encoded with it and every failed result decoded with it.
+const causeSchemas = new WeakMap<Workflow.Any, CauseSchema>()
+
 /** The schema of a workflow's stored Cause. */
-export const causeSchema = (workflow: Workflow.Any) =>
-  Schema.Cause({ error: workflow.failure, defect: Failure.Defect }) as Schema.Schema<
-    Cause.Cause<unknown>,
-    Schema.CauseEncoded<unknown, unknown>
-  >
+export const causeSchema = (workflow: Workflow.Any): CauseSchema => {
+  let schema = causeSchemas.get(workflow)
+  if (schema === undefined) {
+    schema = Schema.Cause({ error: workflow.failure, defect: Failure.Defect }) as CauseSchema
+    causeSchemas.set(workflow, schema)
+  }
+  return schema
+}
 
 /** Decodes a run's stored end into an Exit with the workflow's types. */
 export const decodeOutcome = (
