@@ -39,6 +39,11 @@ export interface Options<W extends Workflow.Any> {
   readonly leaseMillis?: number | undefined
   /** Sleep between claims when idle, jittered by ±20%. Default 1 second. */
   readonly pollInterval?: Duration.DurationInput | undefined
+  /**
+   * How long a shutdown (the worker's interruption, or its scope closing) lets runs in flight
+   * reach their next step boundary before interrupting them. Default 30 seconds.
+   */
+  readonly grace?: Duration.DurationInput | undefined
   /** The lease owner. Default: a new `host:pid:random` id. */
   readonly owner?: string | undefined
   /** Live progress of every run. */
