@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 2).
+-- weft's PostgreSQL schema after every migration (latest version 3).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -77,3 +77,9 @@ CREATE TABLE weft_attempts (
 -- version 2: runnable runs in claim order
 
 CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');
+
+-- version 3: wake times and lease expiries per queue
+
+CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
+
+CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';

@@ -1,4 +1,4 @@
--- weft's SQLite schema after every migration (latest version 2).
+-- weft's SQLite schema after every migration (latest version 3).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 CREATE TABLE weft_attempts (
@@ -54,7 +54,11 @@ CREATE INDEX weft_runs_created ON weft_runs (created_at);
 
 CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
+CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
+
 CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');
+
+CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
 
 CREATE INDEX weft_runs_workflow_created ON weft_runs (workflow, created_at);
 

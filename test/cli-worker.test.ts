@@ -1,6 +1,6 @@
 /**
  * `weft start` and `weft worker` end to end, as child processes on a real SQLite file: a queued
- * run, a worker that runs it to success and stops on SIGTERM with exit 0, and a bad --delay.
+ * run, a worker that runs it to success and stops on SIGTERM with exit 0, a bad --delay and --grace.
  */
 import * as Path from "node:path"
 import { describe, expect, it } from "vitest"
@@ -38,13 +38,39 @@ describe("weft start and weft worker", () => {
     expect(r.code).toBe(0)
   }, 30_000)
 
-  it("SIGTERM during a run releases it: the run stays queued, resumable, and the worker exits 0", async () => {
+  it(
+    "SIGTERM during a step lets it finish, then releases the run at the step boundary; the worker exits 0",
+    async () => {
+      const store = storeIn(tempDir())
+      // Each attempt of its step takes 300ms before it times out: the run is in flight when signalled.
+      const started = await weft(["start", example("timeout.ts"), "--input", `{"delayMs":1000}`, "--store", store])
+      expect(started.code).toBe(0)
+      const id = started.stdout.trim()
+      const worker = spawnWeft(["worker", example("timeout.ts"), "--store", store])
+      try {
+        await worker.waitFor(new RegExp(`▶ slow-report ${id} started`))
+      } finally {
+        worker.child.kill("SIGTERM")
+      }
+      const r = await worker.done
+      expect(r.code).toBe(0)
+      expect(r.stderr).toMatch(/stopping: 1 run in flight get 30s to finish their step/)
+      const runs = JSON.parse((await weft(["list", "--store", store, "--json"])).stdout)
+      expect(runs[0].status).toBe("queued")
+      expect(runs[0].leaseOwner).toBeUndefined()
+      expect(runs[0].reason).toMatch(/shut down at a step boundary/)
+      // The attempt in flight finished (it timed out) and is in the journal.
+      const shown = JSON.parse((await weft(["show", id, "--store", store, "--json"])).stdout)
+      expect(shown.steps[0].attempts.length).toBeGreaterThanOrEqual(1)
+    },
+    30_000
+  )
+
+  it("with --grace 0 a SIGTERM interrupts the step in flight; the run stays queued and resumable", async () => {
     const store = storeIn(tempDir())
-    // Each attempt of its step takes 300ms before it times out: the run is in flight when signalled.
     const started = await weft(["start", example("timeout.ts"), "--input", `{"delayMs":1000}`, "--store", store])
-    expect(started.code).toBe(0)
     const id = started.stdout.trim()
-    const worker = spawnWeft(["worker", example("timeout.ts"), "--store", store])
+    const worker = spawnWeft(["worker", example("timeout.ts"), "--store", store, "--grace", "0 millis"])
     try {
       await worker.waitFor(new RegExp(`▶ slow-report ${id} started`))
     } finally {
@@ -52,6 +78,7 @@ describe("weft start and weft worker", () => {
     }
     const r = await worker.done
     expect(r.code).toBe(0)
+    expect(r.stderr).toMatch(/1 run did not finish their step in time and were interrupted/)
     const runs = JSON.parse((await weft(["list", "--store", store, "--json"])).stdout)
     expect(runs[0].status).toBe("queued")
     expect(runs[0].leaseOwner).toBeUndefined()
@@ -99,6 +126,13 @@ describe("weft start and weft worker", () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/--delay "soon" is not a duration/)
     expect(r.stdout).toBe("")
+  })
+
+  it("rejects a bad --grace with exit 2 before the worker starts", async () => {
+    const r = await weft(["worker", example("checkout.ts"), "--store", storeIn(tempDir()), "--grace", "nonsense"])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/--grace "nonsense" is not a duration/)
+    expect(r.stderr).not.toMatch(/^worker /m)
   })
 
   it("rejects input that does not match the workflow like run does", async () => {

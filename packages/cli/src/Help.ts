@@ -125,12 +125,16 @@ Example:
 
 Runs a worker: claims queued runs of the workflows the modules export (highest priority first,
 then oldest) and executes them, several at once, with the layers the modules export. Prints a line
-on stderr as each run starts and ends. SIGINT or SIGTERM stops it: runs in flight are interrupted
-and released, so they stay queued and any worker resumes them from their journal; exit code 0.
+on stderr as each run starts and ends. SIGINT or SIGTERM stops it: each run in flight stops at its
+next step boundary, or is interrupted if it does not reach one within --grace; either way it is
+released, stays queued, and any worker resumes it from its journal. Exit code 0; a second signal
+exits at once with 130.
 
 Options:
   --concurrency <n>         at most n runs at once (default 10)
   --queue <name>            a queue to claim from; repeat it or give a comma list (default: default)
+  --grace <duration>        how long a shutdown lets runs in flight reach their next step boundary
+                            before interrupting them, e.g. "2 minutes" (default 30 seconds)
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
 
 Example:

@@ -28,7 +28,57 @@ export interface ExecuteOptions {
   readonly leaseMillis?: number | undefined
   /** Receives live progress (the CLI prints it). */
   readonly onProgress?: ((event: Execution.ProgressEvent) => Effect.Effect<void>) | undefined
+  /**
+   * Asked before every step and before every retry backoff: once true, the run stops there (no new
+   * step starts), its lease is released with the reason, and the execution ends interrupted. A
+   * worker's graceful shutdown uses it, so that a step in flight finishes and is journaled.
+   */
+  readonly stopRequested?: (() => string | undefined) | undefined
+  /**
+   * How the engine retries its own storage calls when the store is unavailable (a database
+   * restart, a dropped connection), apart from any retry policy of the workflow's steps. Default
+   * `storageRetry`: exponential from 100 ms to 5 s, jittered, for up to 10 minutes.
+   */
+  readonly storageRetry?: Schedule.Schedule<unknown, StoreUnavailable> | undefined
 }
+
+/**
+ * The default retry of the engine's storage calls: exponential backoff from 100 ms, each delay
+ * capped at 5 s and jittered, given up after 10 minutes (the run then stops on this worker and
+ * resumes from its journal when claimed again).
+ */
+export const storageRetry: Schedule.Schedule<unknown, StoreUnavailable> = Schedule.exponential(Duration.millis(100))
+  .pipe(
+    Schedule.either(Schedule.spaced(Duration.seconds(5))),
+    Schedule.jittered,
+    Schedule.upTo(Duration.minutes(10))
+  )
+
+/**
+ * Retries `effect` while it fails with StoreUnavailable, on `schedule`, logging each failure; any
+ * other error fails at once. `onRetry` hears that a retry happened: a write retried after a commit
+ * whose answer was lost may find its own earlier effect.
+ */
+export const retryStorage = <A, E>(
+  effect: Effect.Effect<A, E | StoreUnavailable>,
+  schedule: Schedule.Schedule<unknown, StoreUnavailable>,
+  context: string,
+  onRetry: () => void = () => {}
+): Effect.Effect<A, E | StoreUnavailable> =>
+  effect.pipe(
+    Effect.tapError((error) =>
+      isStoreUnavailable(error)
+        ? Effect.zipRight(
+          Effect.sync(onRetry),
+          Effect.logWarning(`${context}: ${error.message}; retrying`)
+        )
+        : Effect.void
+    ),
+    Effect.retry({ schedule: schedule as Schedule.Schedule<unknown, E | StoreUnavailable>, while: isStoreUnavailable })
+  )
+
+const isStoreUnavailable = (error: unknown): error is StoreUnavailable =>
+  typeof error === "object" && error !== null && (error as { readonly _tag?: unknown })._tag === "StoreUnavailable"
 
 /** The result of executing a run to its end. */
 export interface Executed {
@@ -117,7 +167,11 @@ export const execute = <W extends Workflow.Any>(
     const store = yield* Store
     const leaseMillis = options.leaseMillis ?? 30_000
     const owner = options.owner
-    const journal = yield* store.readJournal(run.id)
+    const retrySchedule = options.storageRetry ?? storageRetry
+    const stopRequested = options.stopRequested ?? (() => undefined)
+    const retrying = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreUnavailable>, onRetry?: () => void) =>
+      retryStorage(effect, retrySchedule, `run ${run.id}: ${operation}`, onRetry)
+    const journal = yield* retrying("reading its journal", store.readJournal(run.id))
 
     const byPosition: Array<StepRecord | undefined> = []
     for (const step of journal.steps) byPosition[step.position] = step
@@ -133,6 +187,16 @@ export const execute = <W extends Workflow.Any>(
     // match the code, or the store failed or the lease was lost while writing.
     let nonDeterminism: Failure.NonDeterminism | undefined
     let aborted: StoreUnavailable | LeaseLost | undefined
+    // Set when the body stopped at a step boundary because the worker asked it to.
+    let stoppedFor: string | undefined
+
+    const stopHere = () =>
+      Effect.suspend(() => {
+        const reason = stopRequested()
+        if (reason === undefined) return Effect.void
+        stoppedFor ??= reason
+        return Effect.interrupt
+      })
 
     const abortWith = (error: StoreUnavailable | LeaseLost) =>
       Effect.suspend(() => {
@@ -147,6 +211,11 @@ export const execute = <W extends Workflow.Any>(
       workflow: run.workflow,
       enter: (name, kind) =>
         Effect.suspend(() => {
+          const stop = stopRequested()
+          if (stop !== undefined) {
+            stoppedFor ??= stop
+            return Effect.interrupt
+          }
           const occurrence = (occurrences.get(name) ?? 0) + 1
           occurrences.set(name, occurrence)
           const stepId = idFor(name, occurrence)
@@ -174,14 +243,17 @@ export const execute = <W extends Workflow.Any>(
       recordAttempt: (slot, attempt) =>
         Effect.catchAll(
           Effect.tap(
-            store.recordAttempt({
-              owner,
-              attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
-              reason: `backing off until ${
-                new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
-              } after attempt ${attempt.attempt} of step ${slot.stepId}`,
-              now: attempt.finishedAt
-            }),
+            retrying(
+              `recording attempt ${attempt.attempt} of step ${slot.stepId}`,
+              store.recordAttempt({
+                owner,
+                attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
+                reason: `backing off until ${
+                  new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
+                } after attempt ${attempt.attempt} of step ${slot.stepId}`,
+                now: attempt.finishedAt
+              })
+            ),
             () =>
               Effect.sync(() => {
                 const row = { ...attempt, runId: run.id, stepId: slot.stepId }
@@ -191,29 +263,35 @@ export const execute = <W extends Workflow.Any>(
               })
           ),
           abortWith
+        ).pipe(
+          // The attempt is journaled: a backoff is a good place to stop, and resuming continues it.
+          Effect.zipLeft(stopHere())
         ),
       complete: (slot, attempt, result) =>
         Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const earlier = attemptsByStep.get(slot.stepId) ?? []
           const exitTag = (result as { readonly _tag?: string })._tag
-          yield* store.completeStep({
-            owner,
-            step: {
-              runId: run.id,
-              stepId: slot.stepId,
-              name: slot.name,
-              kind: slot.kind,
-              position: slot.position,
-              result,
-              failed: exitTag === "Failure",
-              attempts: attempt?.attempt ?? earlier.length,
-              startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
-              finishedAt: attempt?.finishedAt ?? now
-            },
-            attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
-            now
-          })
+          yield* retrying(
+            `completing step ${slot.stepId}`,
+            store.completeStep({
+              owner,
+              step: {
+                runId: run.id,
+                stepId: slot.stepId,
+                name: slot.name,
+                kind: slot.kind,
+                position: slot.position,
+                result,
+                failed: exitTag === "Failure",
+                attempts: attempt?.attempt ?? earlier.length,
+                startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
+                finishedAt: attempt?.finishedAt ?? now
+              },
+              attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
+              now
+            })
+          )
         }).pipe(Effect.catchAll(abortWith)),
       progress
     }
@@ -227,12 +305,13 @@ export const execute = <W extends Workflow.Any>(
     )
 
     // The heartbeat runs beside the body, not in it, so a step that hogs its fiber cannot starve
-    // it; losing the lease stops the body.
+    // it; losing the lease stops the body. While the store is unavailable nobody else can take the
+    // lease either, so the heartbeat retries as long as the other storage calls do.
     const heartbeat = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       yield* store.renewLease({ id: run.id, owner, leaseMillis, now })
     }).pipe(
-      Effect.retry(Schedule.exponential(Duration.millis(200)).pipe(Schedule.upTo(Duration.millis(leaseMillis / 2)))),
+      (renew) => retrying("renewing its lease", renew),
       Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.floor(leaseMillis / 3))))),
       Effect.delay(Duration.millis(Math.max(10, Math.floor(leaseMillis / 3))))
     )
@@ -257,23 +336,36 @@ export const execute = <W extends Workflow.Any>(
         )
         yield* Fiber.interrupt(heartbeatFiber)
         const now = yield* Clock.currentTimeMillis
+        const finishing = (exit: Exit.Exit<unknown, unknown>) =>
+          finish(
+            workflow,
+            run.id,
+            owner,
+            now,
+            exit,
+            (effect, onRetry) => retrying("recording its end", effect, onRetry)
+          )
         if (nonDeterminism !== undefined) {
-          return yield* finish(workflow, run.id, owner, now, Exit.failCause(Cause.fail(nonDeterminism)))
+          return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
         }
         if (aborted !== undefined) return yield* Effect.fail(aborted)
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-          yield* Effect.catchAll(
-            store.releaseRun({
-              id: run.id,
-              owner,
-              reason: `interrupted at ${new Date(now).toISOString()}; resume it with: weft resume ${run.id}`,
-              now
-            }),
-            () => Effect.void
+          // Best effort, not retried: this is a shutdown or a Ctrl-C, and a lease that could not be
+          // released expires by itself.
+          yield* store.releaseRun({
+            id: run.id,
+            owner,
+            reason: stoppedFor ??
+              `interrupted at ${new Date(now).toISOString()}; resume it with: weft resume ${run.id}`,
+            now
+          }).pipe(
+            Effect.catchAll((error) =>
+              Effect.logWarning(`run ${run.id}: could not release its lease (${error.message}); it expires by itself`)
+            )
           )
           return yield* Effect.interrupt
         }
-        return yield* finish(workflow, run.id, owner, now, exit)
+        return yield* finishing(exit)
       })
     )
   }) as never
@@ -283,7 +375,11 @@ const finish = (
   runId: string,
   owner: string,
   now: number,
-  exit: Exit.Exit<unknown, unknown>
+  exit: Exit.Exit<unknown, unknown>,
+  retrying: <A, E>(
+    effect: Effect.Effect<A, E | StoreUnavailable>,
+    onRetry: () => void
+  ) => Effect.Effect<A, E | StoreUnavailable>
 ): Effect.Effect<Executed, StoreUnavailable | LeaseLost, Store> =>
   Effect.gen(function*() {
     const store = yield* Store
@@ -307,6 +403,19 @@ const finish = (
       outcome = { status: "failed", failure }
       finalExit = Exit.failCause(Schema.decodeUnknownSync(causeSchema(workflow))(failure))
     }
-    yield* store.finishRun({ id: runId, owner, outcome, now })
+    let retried = false
+    yield* retrying(store.finishRun({ id: runId, owner, outcome, now }), () => {
+      retried = true
+    }).pipe(
+      // A retry after a commit whose answer was lost finds the lease already dropped by that commit:
+      // the run is finished, by this very write.
+      Effect.catchTag("LeaseLost", (lost) =>
+        retried
+          ? Effect.flatMap(store.getRun(runId), (stored) =>
+            Option.isSome(stored) && stored.value.status === outcome.status && stored.value.leaseOwner === undefined
+              ? Effect.void
+              : Effect.fail(lost))
+          : Effect.fail(lost))
+    )
     return { outcome, exit: finalExit }
   })

@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import { LeaseLost, RunConflict, RunNotClaimable } from "./Errors.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder, compareCodePoints } from "./internal/order.js"
+import * as WakeBus from "./internal/WakeBus.js"
 import type { AttemptRow, Outcome, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
 
@@ -20,6 +21,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
   const keys = new Map<string, string>()
   const steps = new Map<string, Map<string, StoredStep>>()
   const attempts = new Map<string, Map<string, StoredAttempt>>()
+  const bus = WakeBus.make()
 
   const fence = (runId: string, owner: string): StoredRun | undefined => {
     const run = runs.get(runId)
@@ -39,6 +41,19 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
 
   const service: StoreService = {
     dialect: "memory",
+    wakeups: bus.notices,
+    sharedWakeups: false,
+
+    nextWakeAt: ({ now, queues, workflows }) =>
+      Effect.sync(() => {
+        let earliest: number | undefined
+        for (const run of runs.values()) {
+          if (!queues.includes(run.queue) || (workflows !== undefined && !workflows.includes(run.workflow))) continue
+          const at = run.status === "queued" ? run.wakeAt : run.status === "running" ? run.leaseExpiresAt : undefined
+          if (at !== undefined && at > now && (earliest === undefined || at < earliest)) earliest = at
+        }
+        return Option.fromNullable(earliest)
+      }),
 
     createRun: (run) =>
       Effect.suspend((): Effect.Effect<{ run: RunRecord; created: boolean }, RunConflict> => {
@@ -82,6 +97,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         }
         runs.set(run.id, stored)
         if (key !== undefined) keys.set(key, run.id)
+        if (claim === undefined) bus.publish(stored.queue)
         return Effect.succeed({ run: toRun(stored), created: true })
       }),
 
@@ -168,6 +184,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         run.leaseExpiresAt = undefined
         run.reason = reason
         run.updatedAt = now
+        bus.publish(run.queue)
         return Effect.void
       }),
 

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type { SchemaTooNew } from "./Errors.js"
 import { StoreUnavailable } from "./Errors.js"
+import * as PgListener from "./internal/PgListener.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
 import { Store } from "./Store.js"
@@ -75,7 +76,13 @@ export const layerWith = (
           })
         )
       )
-      const store = yield* SqlStore.makeWith(options.store ?? {}).pipe(
+      const sharedWakeups = PgListener.notices({
+        url: options.url,
+        where,
+        connectTimeoutMillis: Duration.toMillis(Duration.decode(options.connectTimeout ?? Duration.seconds(5))),
+        applicationName: `${options.applicationName ?? "weft"}:listen`
+      })
+      const store = yield* SqlStore.makeWith({ ...options.store, sharedWakeups }).pipe(
         Effect.provideService(SqlClient.SqlClient, client)
       )
       return Context.make(Store, store).pipe(Context.add(SqlClient.SqlClient, client))

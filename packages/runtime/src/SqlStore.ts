@@ -11,11 +11,14 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { SchemaTooNew } from "./Errors.js"
 import { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
 import * as GroupCommit from "./internal/GroupCommit.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder } from "./internal/order.js"
+import * as PgListener from "./internal/PgListener.js"
+import * as WakeBus from "./internal/WakeBus.js"
 import * as Migrations from "./Migrations.js"
 import type { AttemptRow, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
 import { terminalStatuses } from "./Store.js"
@@ -27,6 +30,11 @@ export interface Options {
    * attempt rows then fit a multi-row INSERT well within both dialects' parameter limits.
    */
   readonly maxBatch?: number | undefined
+  /**
+   * Wake-up notices from other processes (PostgreSQL's LISTEN), merged with this process's own.
+   * Without it, `wakeups` carries only the notices of this process's writes.
+   */
+  readonly sharedWakeups?: Stream.Stream<string, StoreUnavailable> | undefined
 }
 
 /**
@@ -57,6 +65,13 @@ export const makeWith = (
     yield* Migrations.run
 
     const dialect = sql.onDialectOrElse({ sqlite: () => "sqlite", pg: () => "postgres", orElse: () => "sql" })
+    const bus = WakeBus.make()
+    // On PostgreSQL a batch that made runs claimable tells every listening process, in the batch's
+    // own transaction: the notice is delivered at commit, never before the rows are visible.
+    const notify = sql.onDialectOrElse({
+      pg: () => (queue: string) => sql`SELECT pg_notify(${PgListener.channel}, ${queue})`,
+      orElse: () => undefined
+    })
 
     const transaction = <A, E>(effect: Effect.Effect<A, E | SqlError>): Effect.Effect<A, E | SqlError> =>
       sql.onDialectOrElse({
@@ -138,10 +153,12 @@ export const makeWith = (
         const results: Array<Exit.Exit<ReadonlyArray<unknown>, StoreUnavailable>> = []
         const steps: Array<StepValues> = []
         const attempts: Array<AttemptValues> = []
+        const woken = new Set<string>()
         const settle = (write: JournalWrite, rows: ReadonlyArray<unknown>) => {
           if (rows.length > 0) {
             if (write.step !== undefined) steps.push(write.step)
             if (write.attempt !== undefined) attempts.push(write.attempt)
+            if (write.wakes === true) woken.add((rows[0] as { readonly queue: string }).queue)
           }
           results.push(Exit.succeed(rows))
         }
@@ -171,7 +188,8 @@ export const makeWith = (
         }
         yield* insertRows("weft_steps", steps)
         yield* insertRows("weft_attempts", attempts)
-        return results
+        if (notify !== undefined) yield* Effect.forEach(woken, notify, { discard: true })
+        return { results, woken }
       })
 
     // A write alone with no rows is one statement: it needs no BEGIN and COMMIT around it. A SQL
@@ -182,6 +200,11 @@ export const makeWith = (
       const unavailable = (error: SqlError) =>
         Effect.succeed(batch.map((write) => Exit.fail(storeUnavailable(write.operation, error))))
       return (alone ? writeBatch(batch) : transaction(writeBatch(batch))).pipe(
+        // Committed: wake this process's workers at once, without the round trip through the server.
+        Effect.map(({ results, woken }) => {
+          for (const queue of woken) bus.publish(queue)
+          return results
+        }),
         Effect.catchAll(unavailable),
         Effect.catchSomeDefect((defect) =>
           Migrations.isSqlError(defect) ? Option.some(unavailable(defect)) : Option.none()
@@ -212,6 +235,25 @@ export const makeWith = (
 
     const service: StoreService = {
       dialect,
+      wakeups: options.sharedWakeups === undefined ? bus.notices : Stream.merge(bus.notices, options.sharedWakeups),
+      sharedWakeups: options.sharedWakeups !== undefined,
+
+      // Each MIN reads the end of one partial index range per queue.
+      nextWakeAt: ({ now, queues, workflows }) =>
+        Effect.gen(function*() {
+          if (queues.length === 0 || workflows?.length === 0) return Option.none()
+          const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
+          const rows = yield* sql<{ readonly at: number | string | null }>`SELECT MIN(at) AS at FROM (
+              SELECT MIN(wake_at) AS at FROM weft_runs
+              WHERE status = 'queued' AND wake_at IS NOT NULL AND queue IN ${
+            sql.in(queues)
+          } AND wake_at > ${now} ${known}
+              UNION ALL
+              SELECT MIN(lease_expires_at) AS at FROM weft_runs
+              WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at > ${now} ${known}
+            ) AS due`
+          return Option.fromNullable(optionalNumber(rows[0]?.at ?? null))
+        }).pipe(mapErrors("nextWakeAt")),
 
       createRun: (run) =>
         Effect.gen(function*() {
@@ -233,6 +275,7 @@ export const makeWith = (
             operation: "createRun",
             runId: run.id,
             owner: owner ?? "",
+            wakes: claim === undefined,
             touch: statement(sql<RunRow>`INSERT INTO weft_runs
               (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
                 wake_at, recoveries, origin, created_at, updated_at, started_at)
@@ -370,7 +413,8 @@ export const makeWith = (
           owner,
           touch: statement(sql`UPDATE weft_runs
             SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL, reason = ${reason}, updated_at = ${now}
-            WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
+            WHERE id = ${id} AND lease_owner = ${owner} RETURNING id, queue`),
+          wakes: true
         }),
 
       // Values are encoded here, in the caller's fiber, before the write is queued: a value JSON
@@ -441,6 +485,8 @@ interface JournalWrite {
   readonly touch: Touch
   readonly step?: StepValues | undefined
   readonly attempt?: AttemptValues | undefined
+  /** Whether runs of the queue its statement returns became claimable when it applied. */
+  readonly wakes?: boolean | undefined
 }
 
 /**

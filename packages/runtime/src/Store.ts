@@ -9,6 +9,7 @@ import type { Execution } from "@weft/core"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
 import type { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
 
 /** Where a run is in its life. `queued` and `running` runs can be resumed; the last three are final. */
@@ -111,6 +112,29 @@ export type Outcome =
 export interface StoreService {
   /** Short name of the backend, for messages (`memory`, `sqlite`, `postgres`). */
   readonly dialect: string
+  /**
+   * Notices that a queue's runnable runs changed: a run was created unclaimed (due now, or delayed:
+   * an idle worker then sleeps until its time), or released. Each element is the queue's name, or `"*"` when notices may have been missed (the stream
+   * reconnected) and any queue may have work. Notices are hints: a worker claims on one, and
+   * still sleeps no longer than its poll interval or `nextWakeAt` without one. The stream fails
+   * with StoreUnavailable when the notice channel breaks; subscribe again to resume.
+   */
+  readonly wakeups: Stream.Stream<string, StoreUnavailable>
+  /**
+   * Whether `wakeups` carries the notices of every process using this store (PostgreSQL's
+   * LISTEN/NOTIFY), or only this process's own (Memory, SQLite): a worker then polls more often.
+   */
+  readonly sharedWakeups: boolean
+  /**
+   * The earliest time after `now` when a run of `queues` (of `workflows`, when given) becomes
+   * claimable with no notice: a delayed run's `wakeAt`, or the expiry of a running run's lease
+   * (its worker may have died). None when there is no such run.
+   */
+  readonly nextWakeAt: (options: {
+    readonly queues: ReadonlyArray<string>
+    readonly workflows?: ReadonlyArray<string> | undefined
+    readonly now: number
+  }) => Effect.Effect<Option.Option<number>, StoreUnavailable>
   /**
    * Creates a run, or returns the one already recorded under the same id or idempotency key
    * (`created: false`). A start under an existing id with another workflow or input is a RunConflict.

@@ -1,33 +1,53 @@
 /**
- * A polling worker: claims runnable runs of its queues and workflows (priority, then age), and
- * executes each in a fiber of its own, at most `concurrency` at once. An idle worker sleeps its
- * poll interval between claims (jittered), and claims again at once when a run ends and frees a
- * slot. Interrupting the worker interrupts every run it holds; the engine releases their leases,
- * so the runs stay queued and resumable by any worker.
+ * A worker: claims runnable runs of its queues and workflows (priority, then age), and executes
+ * each in a fiber of its own, at most `concurrency` at once. It claims when told that work arrived
+ * (the store's wake-up notices: LISTEN/NOTIFY on PostgreSQL), when a run ends and frees a slot,
+ * when a delayed run falls due or a dead worker's lease expires (`nextWakeAt`), and otherwise
+ * polls on a slow, jittered interval as a fallback.
+ *
+ * Every run is a fiber owned by the worker's scope. Closing the scope (or interrupting `run`) is a
+ * graceful shutdown: the worker stops claiming, lets each run finish the step in flight and stop
+ * at the next step boundary within a grace period, interrupts what is left, and releases every
+ * lease, so that the runs resume at once on another worker from their journal.
  */
 import type { Execution, Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.js"
 import type { LeaseLost, StoreUnavailable } from "./Errors.js"
+import { anyQueue } from "./internal/WakeBus.js"
 import * as Owner from "./Owner.js"
 import type { Outcome, RunRecord } from "./Store.js"
 import { Store } from "./Store.js"
 
-/** What happens to the runs a worker claims, for logs and the CLI. */
+/** What happens in a worker, for logs and the CLI. */
 export type WorkerEvent =
   | { readonly _tag: "RunStarted"; readonly run: RunRecord }
   | { readonly _tag: "RunFinished"; readonly run: RunRecord; readonly outcome: Outcome }
-  /** The run stopped here without an end (store gone, lease lost); it resumes from its journal. */
+  /** The run stopped here without an end (shutdown, store gone, lease lost); it resumes from its journal. */
   | { readonly _tag: "RunStopped"; readonly run: RunRecord; readonly reason: string }
+  /** Shutdown began: no more claims; `inFlight` runs get `graceMillis` to reach a step boundary. */
+  | { readonly _tag: "ShutdownStarted"; readonly inFlight: number; readonly graceMillis: number }
+  /** Shutdown ended; `interrupted` runs did not reach a step boundary in time and were interrupted. */
+  | { readonly _tag: "ShutdownFinished"; readonly interrupted: number }
+  /** Pushed wake-ups broke (the notice connection); the worker polls until they are back. */
+  | { readonly _tag: "WakeupsLost"; readonly reason: string }
+  | { readonly _tag: "WakeupsRestored" }
 
-/** Options of `run`. */
+/** Options of `start` and `run`. */
 export interface Options<W extends Workflow.Any> {
   /** The workflows this worker can execute; it claims only their runs. */
   readonly workflows: ReadonlyArray<W>
@@ -37,7 +57,11 @@ export interface Options<W extends Workflow.Any> {
   readonly concurrency?: number | undefined
   /** Lease length; the engine renews it by heartbeat. Default 30 seconds. */
   readonly leaseMillis?: number | undefined
-  /** Sleep between claims when idle, jittered by ±20%. Default 1 second. */
+  /**
+   * The fallback poll when idle, jittered by ±20%. Default 5 seconds when the store pushes the
+   * wake-ups of every process (PostgreSQL), 1 second when it pushes only this process's own
+   * (SQLite: a run started by another process is found by polling).
+   */
   readonly pollInterval?: Duration.DurationInput | undefined
   /**
    * How long a shutdown (the worker's interruption, or its scope closing) lets runs in flight
@@ -46,35 +70,61 @@ export interface Options<W extends Workflow.Any> {
   readonly grace?: Duration.DurationInput | undefined
   /** The lease owner. Default: a new `host:pid:random` id. */
   readonly owner?: string | undefined
+  /** How the engine retries its storage calls (see `Engine.storageRetry`, the default). */
+  readonly storageRetry?: Schedule.Schedule<unknown, StoreUnavailable> | undefined
   /** Live progress of every run. */
   readonly onProgress?: ((event: Execution.ProgressEvent, run: RunRecord) => Effect.Effect<void>) | undefined
-  /** Runs started, finished and stopped. */
+  /** Runs started, finished and stopped; shutdown; wake-ups lost and restored. */
   readonly onEvent?: ((event: WorkerEvent) => Effect.Effect<void>) | undefined
 }
 
+/** A started worker. */
+export interface WorkerService {
+  /** The lease owner of its runs. */
+  readonly owner: string
+  /** How many runs it executes now. */
+  readonly inFlight: Effect.Effect<number>
+  /**
+   * Shuts down gracefully (see the module's doc) and returns once every run has stopped. Closing
+   * the worker's scope does the same; calling it twice waits for the first.
+   */
+  readonly shutdown: Effect.Effect<void>
+}
+
+/** The worker a layer started (see `layer`). */
+export class Worker extends Context.Tag("@weft/runtime/Worker")<Worker, WorkerService>() {}
+
+/** The default grace period of a shutdown. */
+export const defaultGrace: Duration.Duration = Duration.seconds(30)
+
 /**
- * Runs a worker until interrupted. Storage errors while claiming are logged and retried on a
- * backoff; a run's own failure or defect is recorded by the engine; an unexpected error of the
- * runtime while executing a run is logged with its full cause.
+ * Starts a worker in the current scope and returns at once. Storage errors while claiming are
+ * logged and retried on a backoff; a run's own failure or defect is recorded by the engine; an
+ * unexpected error of the runtime while executing a run is logged with its full cause.
  */
-export const run = <W extends Workflow.Any>(
+export const start = <W extends Workflow.Any>(
   options: Options<W>
-): Effect.Effect<never, StoreUnavailable, Store | Workflow.Requirements<W>> =>
-  Effect.scoped(Effect.gen(function*() {
+): Effect.Effect<WorkerService, never, Store | Scope.Scope | Workflow.Requirements<W>> =>
+  Effect.gen(function*() {
     const store = yield* Store
     const queues = options.queues ?? ["default"]
     const concurrency = Math.max(1, Math.floor(options.concurrency ?? 10))
     const leaseMillis = options.leaseMillis ?? 30_000
-    const pollMillis = Duration.toMillis(Duration.decode(options.pollInterval ?? "1 second"))
+    const pollMillis = Duration.toMillis(
+      Duration.decode(options.pollInterval ?? (store.sharedWakeups ? "5 seconds" : "1 second"))
+    )
+    const graceMillis = Duration.toMillis(Duration.decode(options.grace ?? defaultGrace))
     const owner = options.owner ?? Owner.make()
     const emit = options.onEvent ?? (() => Effect.void)
     const known = new Map<string, Workflow.Any>(options.workflows.map((w) => [w.name, w]))
     const workflows = Array.from(known.keys())
 
     const fibers = yield* FiberSet.make<void, never>()
-    // A slot freed: wake the loop at once (one pending signal is enough).
+    // Something may be claimable: a notice, a freed slot, a due time. One pending wake is enough.
     const wake = yield* Queue.sliding<void>(1)
     let inFlight = 0
+    // Once set, runs stop at their next step boundary and release their lease with this reason.
+    let stopReason: string | undefined
 
     const executeOne = (workflow: Workflow.Any, run: RunRecord): Effect.Effect<void> =>
       Effect.zipRight(
@@ -82,6 +132,8 @@ export const run = <W extends Workflow.Any>(
         (Engine.execute(workflow, run, {
           owner,
           leaseMillis,
+          storageRetry: options.storageRetry,
+          stopRequested: () => stopReason,
           onProgress: options.onProgress === undefined ? undefined : (event) => options.onProgress!(event, run)
         }) as Effect.Effect<Engine.Executed, StoreUnavailable | LeaseLost>).pipe(
           Effect.flatMap((executed) => emit({ _tag: "RunFinished", run, outcome: executed.outcome })),
@@ -94,7 +146,16 @@ export const run = <W extends Workflow.Any>(
           }),
           Effect.catchAllCause((cause) =>
             Cause.isInterruptedOnly(cause)
-              ? Effect.failCause(cause)
+              ? Effect.zipRight(
+                emit({
+                  _tag: "RunStopped",
+                  run,
+                  reason: stopReason === undefined
+                    ? "interrupted"
+                    : "released at shutdown; it resumes on another worker"
+                }),
+                Effect.failCause(cause)
+              )
               : Effect.logError(
                 `worker ${owner}: unexpected error of the runtime while executing run ${run.id}:\n${
                   Cause.pretty(cause)
@@ -106,39 +167,138 @@ export const run = <W extends Workflow.Any>(
         Effect.ensuring(Effect.zipRight(Effect.sync(() => inFlight--), Queue.offer(wake, undefined)))
       )
 
+    // A claim retries on storage errors until shutdown; the statement in flight is never
+    // abandoned, since runs it claimed and nobody executes would sit leased until expiry.
     const claim = (limit: number) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         return yield* store.claimNext({ owner, queues, workflows, limit, leaseMillis, now })
       }).pipe(
         Effect.tapError((error) => Effect.logWarning(`worker ${owner}: claiming failed, retrying: ${error.message}`)),
-        Effect.retry(
-          Schedule.exponential(Duration.millis(100)).pipe(
-            Schedule.either(Schedule.spaced(Duration.seconds(10))),
+        Effect.retry({
+          schedule: Schedule.exponential(Duration.millis(100)).pipe(
+            Schedule.either(Schedule.spaced(Duration.seconds(5))),
             Schedule.jittered
-          )
-        )
+          ),
+          while: () => stopReason === undefined
+        }),
+        Effect.orElseSucceed((): ReadonlyArray<RunRecord> => [])
       )
 
+    // Idle: until a wake, the fallback poll, or the next due time the store knows of, whichever
+    // is first. A failed lookup only means polling.
     const idle = Effect.gen(function*() {
       const factor = yield* Random.nextRange(0.8, 1.2)
-      yield* Effect.race(Queue.take(wake), Effect.sleep(Duration.millis(Math.round(pollMillis * factor))))
+      const now = yield* Clock.currentTimeMillis
+      const due = yield* store.nextWakeAt({ queues, workflows, now }).pipe(
+        Effect.orElseSucceed(() => Option.none<number>())
+      )
+      const poll = Math.round(pollMillis * factor)
+      const wait = Option.match(due, { onNone: () => poll, onSome: (at) => Math.min(poll, Math.max(0, at - now)) })
+      yield* Effect.raceFirst(Queue.take(wake), Effect.sleep(Duration.millis(wait)))
     })
 
-    return yield* Effect.forever(Effect.gen(function*() {
-      const free = concurrency - inFlight
-      if (free <= 0) {
-        yield* Queue.take(wake)
-        return
-      }
-      // Only runs this worker can execute are claimed: another workflow's runs stay queued for a
-      // worker that knows it, without counting recoveries or churning leases.
-      const claimed = yield* claim(free)
-      for (const run of claimed) {
-        inFlight++
-        yield* FiberSet.run(fibers, executeOne(known.get(run.workflow)!, run))
-      }
-      // With slots left, nothing more is claimable now: wait for a slot to free or the poll interval.
-      if (claimed.length < free) yield* idle
+    // Interruptible only while it waits: a claim in flight completes and its runs are forked
+    // before a shutdown stops the loop, so no claimed run is left without a fiber. (A fiber forked
+    // here would inherit the uninterruptible region: each run makes itself interruptible.)
+    const loop = Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function*() {
+        while (true) {
+          const free = concurrency - inFlight
+          if (free <= 0) {
+            yield* restore(Queue.take(wake))
+            continue
+          }
+          // Only runs this worker can execute are claimed: another workflow's runs stay queued for
+          // a worker that knows it, without counting recoveries or churning leases.
+          const claimed = yield* claim(free)
+          for (const run of claimed) {
+            inFlight++
+            yield* FiberSet.run(fibers, Effect.interruptible(executeOne(known.get(run.workflow)!, run)))
+          }
+          // With slots left, nothing more is claimable now.
+          if (claimed.length < free) yield* restore(idle)
+        }
+      })
+    ).pipe(
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause)
+          ? Effect.void
+          : Effect.logError(`worker ${owner}: the claim loop failed unexpectedly:\n${Cause.pretty(cause)}`)
+      )
+    )
+    const loopFiber = yield* Effect.forkScoped(loop)
+
+    // Wake-up notices of this worker's queues. When the channel breaks the worker says so, polls,
+    // and subscribes again on a backoff; a new subscription starts with "*" (notices were missed).
+    let wakeupsLost = false
+    const listen = store.wakeups.pipe(
+      Stream.filter((queue) => queue === anyQueue || queues.includes(queue)),
+      Stream.runForEach(() =>
+        Effect.zipRight(
+          wakeupsLost
+            ? Effect.zipRight(Effect.sync(() => (wakeupsLost = false)), emit({ _tag: "WakeupsRestored" }))
+            : Effect.void,
+          Queue.offer(wake, undefined)
+        )
+      ),
+      Effect.tapError((error) =>
+        wakeupsLost ? Effect.void : Effect.zipRight(
+          Effect.sync(() => (wakeupsLost = true)),
+          Effect.zipRight(
+            Effect.logWarning(
+              `worker ${owner}: wake-ups lost (${error.message}); polling every ${pollMillis} ms until they are back`
+            ),
+            emit({ _tag: "WakeupsLost", reason: error.message })
+          )
+        )
+      ),
+      Effect.retry(
+        Schedule.exponential(Duration.millis(200)).pipe(Schedule.either(Schedule.spaced(Duration.seconds(5))))
+      ),
+      Effect.orElse(() => Effect.void)
+    )
+    const listenFiber = yield* Effect.forkScoped(listen)
+
+    const finished = yield* Deferred.make<void>()
+    let shuttingDown = false
+    const shutdown: Effect.Effect<void> = Effect.uninterruptible(Effect.suspend(() => {
+      if (shuttingDown) return Deferred.await(finished)
+      shuttingDown = true
+      return Effect.gen(function*() {
+        stopReason = `worker ${owner} shut down at a step boundary; the run resumes from its journal`
+        yield* Fiber.interrupt(loopFiber)
+        yield* Fiber.interrupt(listenFiber)
+        const running = yield* FiberSet.size(fibers)
+        yield* emit({ _tag: "ShutdownStarted", inFlight: running, graceMillis })
+        const drained = yield* FiberSet.awaitEmpty(fibers).pipe(
+          Effect.interruptible,
+          Effect.timeoutOption(Duration.millis(graceMillis))
+        )
+        const interrupted = Option.isSome(drained) ? 0 : yield* FiberSet.size(fibers)
+        // Interrupted runs release their leases as they stop (the engine does it uninterruptibly).
+        yield* FiberSet.clear(fibers)
+        yield* emit({ _tag: "ShutdownFinished", interrupted })
+        yield* Deferred.succeed(finished, undefined)
+      })
     }))
-  })) as never
+
+    // Added after the FiberSet, so it runs first when the scope closes: the runs get their grace.
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return { owner, inFlight: Effect.sync(() => inFlight), shutdown }
+  })
+
+/** Runs a worker until interrupted; the interruption is a graceful shutdown (see `start`). */
+export const run = <W extends Workflow.Any>(
+  options: Options<W>
+): Effect.Effect<never, never, Store | Workflow.Requirements<W>> =>
+  Effect.scoped(Effect.zipRight(start(options), Effect.never))
+
+/**
+ * A worker that starts when the layer is built and shuts down gracefully when it is released: the
+ * way to run one inside a service (see `Weft.layer`).
+ */
+export const layer = <W extends Workflow.Any>(
+  options: Options<W>
+): Layer.Layer<Worker, never, Store | Workflow.Requirements<W>> => Layer.scoped(Worker, start(options))

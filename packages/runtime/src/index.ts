@@ -32,5 +32,8 @@ export * as SqlStore from "./SqlStore.js"
 /** The storage contract. */
 export * as Store from "./Store.js"
 
-/** A polling worker that claims queued runs and executes them, several at once. */
+/** A worker that claims queued runs and executes them, several at once, and shuts down gracefully. */
 export * as Worker from "./Worker.js"
+
+/** weft inside an Effect service: a layer with a Client and a Worker. */
+export * as Weft from "./Weft.js"

@@ -6,11 +6,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Failure, Retry, Step, Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
@@ -18,6 +20,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Client from "../src/Client.js"
 import * as Engine from "../src/Engine.js"
+import * as Errors from "../src/Errors.js"
 import * as MemoryStore from "../src/MemoryStore.js"
 import * as Runner from "../src/Runner.js"
 import * as SqliteStore from "../src/SqliteStore.js"
@@ -321,3 +324,137 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
       })))
   })
 }
+
+describe("Engine storage retries", () => {
+  // A memory store whose writes fail with StoreUnavailable while `down` says so; `applied` makes a
+  // failed write take effect anyway, as a commit whose answer was lost on the wire.
+  const flakyStore = (down: (operation: string) => "up" | "down" | "lost-answer") =>
+    Layer.effect(
+      Store,
+      Effect.map(MemoryStore.make, (store) => {
+        const wrap = <A extends ReadonlyArray<unknown>, B, E>(
+          operation: string,
+          f: (...args: A) => Effect.Effect<B, E>
+        ) =>
+        (...args: A): Effect.Effect<B, E | Errors.StoreUnavailable> =>
+          Effect.suspend(() => {
+            const state = down(operation)
+            const unavailable = new Errors.StoreUnavailable({ operation, detail: "connection reset" })
+            if (state === "down") return Effect.fail(unavailable)
+            if (state === "lost-answer") return Effect.zipRight(f(...args), Effect.fail(unavailable))
+            return f(...args)
+          })
+        return {
+          ...store,
+          readJournal: wrap("readJournal", store.readJournal),
+          completeStep: wrap("completeStep", store.completeStep),
+          recordAttempt: wrap("recordAttempt", store.recordAttempt),
+          finishRun: wrap("finishRun", store.finishRun)
+        }
+      })
+    )
+
+  const fast = Schedule.recurs(20).pipe(Schedule.addDelay(() => Duration.millis(1)))
+
+  it.live("retries its writes while the store is unavailable and finishes the run; side effects happen once", () => {
+    const failures = new Map<string, number>([["readJournal", 2], ["completeStep", 3], ["finishRun", 2]])
+    const calls: Array<string> = []
+    const layer = Layer.provideMerge(
+      Client.layer,
+      flakyStore((operation) => {
+        calls.push(operation)
+        const left = failures.get(operation) ?? 0
+        if (left === 0) return "up"
+        failures.set(operation, left - 1)
+        return "down"
+      })
+    )
+    return Effect.provide(
+      Effect.gen(function*() {
+        const counter = makeCounter()
+        const one = Step.make({ name: "one", success: Schema.Number, run: () => Effect.as(counter.hit("one"), 1) })
+        const two = Step.make({ name: "two", success: Schema.Number, run: () => Effect.as(counter.hit("two"), 2) })
+        const wf = Workflow.make({
+          name: "flaky-store",
+          input: Schema.Void,
+          success: Schema.Number,
+          run: () => Effect.zipWith(one(), two(), (a, b) => a + b)
+        })
+        const client = yield* Client.Client
+        const store = yield* Store
+        const { runId } = yield* client.start(wf, undefined)
+        const run = yield* store.claimRun({ id: runId, owner: "w1", leaseMillis: 30_000, now: Date.now() })
+        const executed = yield* Engine.execute(wf, run, { owner: "w1", storageRetry: fast })
+        expect(executed.outcome).toEqual({ status: "succeeded", output: 3 })
+        expect(Object.fromEntries(counter.counts)).toEqual({ one: 1, two: 1 })
+        expect(calls.filter((c) => c === "completeStep")).toHaveLength(5)
+        expect((yield* client.status(runId)).status).toBe("succeeded")
+      }),
+      layer
+    )
+  })
+
+  it.live("a write whose commit landed but whose answer was lost is not an error when retried", () => {
+    const lost = new Set(["completeStep", "finishRun"])
+    const layer = Layer.provideMerge(
+      Client.layer,
+      flakyStore((operation) => {
+        if (!lost.has(operation)) return "up"
+        lost.delete(operation)
+        return "lost-answer"
+      })
+    )
+    return Effect.provide(
+      Effect.gen(function*() {
+        const counter = makeCounter()
+        const one = Step.make({ name: "one", success: Schema.Number, run: () => Effect.as(counter.hit("one"), 1) })
+        const wf = Workflow.make({ name: "lost-answer", input: Schema.Void, success: Schema.Number, run: () => one() })
+        const client = yield* Client.Client
+        const store = yield* Store
+        const { runId } = yield* client.start(wf, undefined)
+        const run = yield* store.claimRun({ id: runId, owner: "w1", leaseMillis: 30_000, now: Date.now() })
+        const executed = yield* Engine.execute(wf, run, { owner: "w1", storageRetry: fast })
+        expect(executed.outcome).toEqual({ status: "succeeded", output: 1 })
+        expect(Object.fromEntries(counter.counts)).toEqual({ one: 1 })
+        expect((yield* store.readJournal(runId)).steps).toHaveLength(1)
+      }),
+      layer
+    )
+  })
+
+  it.live("gives up after its schedule: the run stops here unfinished and resumes later from its journal", () => {
+    let down = false
+    let executions = 0
+    const layer = Layer.provideMerge(Client.layer, flakyStore(() => (down ? "down" : "up")))
+    return Effect.provide(
+      Effect.gen(function*() {
+        const one = Step.make({
+          name: "one",
+          success: Schema.Number,
+          run: () =>
+            Effect.sync(() => {
+              // The store goes away during the first execution only.
+              down = ++executions === 1
+              return 1
+            })
+        })
+        const wf = Workflow.make({ name: "store-gone", input: Schema.Void, success: Schema.Number, run: () => one() })
+        const client = yield* Client.Client
+        const store = yield* Store
+        const { runId } = yield* client.start(wf, undefined)
+        const run = yield* store.claimRun({ id: runId, owner: "w1", leaseMillis: 30_000, now: Date.now() })
+        const error = yield* Effect.flip(
+          Engine.execute(wf, run, { owner: "w1", storageRetry: Schedule.recurs(3) })
+        )
+        expect(error._tag).toBe("StoreUnavailable")
+        down = false
+        expect((yield* client.status(runId)).status).toBe("running")
+        const resumed = yield* Engine.execute(wf, yield* client.status(runId), { owner: "w1" })
+        expect(resumed.outcome).toEqual({ status: "succeeded", output: 1 })
+        // The step was in flight when its completion could not be recorded: it runs again (at least once).
+        expect(executions).toBe(2)
+      }),
+      layer
+    )
+  })
+})

@@ -7,8 +7,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { AttemptRow, NewRun, RunRecord, StepRecord } from "../src/Store.js"
 import { Store } from "../src/Store.js"
 
@@ -70,6 +72,9 @@ const claimed = (overrides: Partial<NewRun> = {}) =>
 export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Store, unknown>): void => {
   const test = (title: string, body: Effect.Effect<void, unknown, Store>) =>
     it.effect(title, () => Effect.provide(body, makeLayer()))
+  // With the real clock: notices travel through the server on PostgreSQL.
+  const liveTest = (title: string, body: Effect.Effect<void, unknown, Store>) =>
+    it.live(title, () => Effect.provide(body, makeLayer()))
 
   describe(`${name} store conformance`, () => {
     test(
@@ -345,6 +350,88 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
           expect(error._tag).toBe("RunNotClaimable")
           expect(error).toMatchObject({ runId: "nope" })
           expect(yield* store.getRun("nope")).toEqual(Option.none())
+        })
+      )
+    })
+
+    describe("nextWakeAt", () => {
+      test(
+        "is none when no run of the queues waits for a time",
+        Effect.gen(function*() {
+          const store = yield* Store
+          expect(yield* store.nextWakeAt({ queues: ["default"], now: T0 })).toEqual(Option.none())
+          yield* store.createRun(newRun())
+          expect(yield* store.nextWakeAt({ queues: ["default"], now: T0 })).toEqual(Option.none())
+        })
+      )
+
+      test(
+        "is the earliest future wakeAt of a queued run or lease expiry of a running run, by queue and workflow",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun({ id: "late", wakeAt: T0 + 50_000 }))
+          yield* store.createRun(newRun({ id: "soon", wakeAt: T0 + 20_000 }))
+          yield* store.createRun(newRun({ id: "elsewhere", queue: "other", wakeAt: T0 + 1_000 }))
+          yield* store.createRun(newRun({ id: "unknown", workflow: "refund", wakeAt: T0 + 2_000 }))
+          const at = (now: number, workflows?: ReadonlyArray<string>) =>
+            store.nextWakeAt({ queues: ["default"], workflows, now })
+          expect(yield* at(T0, ["checkout"])).toEqual(Option.some(T0 + 20_000))
+          expect(yield* at(T0)).toEqual(Option.some(T0 + 2_000))
+          expect(yield* store.nextWakeAt({ queues: ["other", "default"], workflows: ["checkout"], now: T0 }))
+            .toEqual(Option.some(T0 + 1_000))
+          // Due already: claimable now, so not a time to wait for.
+          expect(yield* at(T0 + 20_000, ["checkout"])).toEqual(Option.some(T0 + 50_000))
+          yield* claimed({ id: "held", now: T0 + 1 })
+          expect(yield* at(T0 + 2, ["checkout"])).toEqual(Option.some(T0 + 20_000))
+          expect(yield* at(T0 + 25_000, ["checkout"])).toEqual(Option.some(T0 + 1 + LEASE))
+          yield* store.finishRun({
+            id: "held",
+            owner: "w1",
+            outcome: { status: "succeeded", output: null },
+            now: T0 + 3
+          })
+          expect(yield* at(T0 + 25_000, ["checkout"])).toEqual(Option.some(T0 + 50_000))
+          expect(yield* store.nextWakeAt({ queues: [], now: T0 })).toEqual(Option.none())
+          expect(yield* store.nextWakeAt({ queues: ["default"], workflows: [], now: T0 })).toEqual(Option.none())
+        })
+      )
+    })
+
+    describe("wakeups", () => {
+      liveTest(
+        "tell the queue of a run created unclaimed (due or delayed) or released; not of a run created claimed",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const seen: Array<string> = []
+          const listening = yield* store.wakeups.pipe(
+            Stream.runForEach((queue) => Effect.sync(() => seen.push(queue))),
+            Effect.fork
+          )
+          const until = (what: string, done: () => boolean) =>
+            Effect.gen(function*() {
+              const deadline = Date.now() + 5_000
+              while (!done()) {
+                if (Date.now() > deadline) return yield* Effect.die(new Error(`no ${what}; saw ${seen.join(", ")}`))
+                yield* Effect.sleep("5 millis")
+              }
+            })
+          // A store whose notices cross processes says it listens with "*" (notices may have been
+          // missed before); this process's own notices need only the subscription.
+          if (store.sharedWakeups) yield* until("first notice", () => seen.includes("*"))
+          else yield* Effect.sleep("20 millis")
+          yield* store.createRun(newRun({ id: "later", queue: "later", wakeAt: Date.now() + 60_000, now: Date.now() }))
+          yield* store.createRun(
+            newRun({ id: "held", queue: "held", claim: { owner: "w1", leaseMillis: LEASE }, now: Date.now() })
+          )
+          yield* store.createRun(newRun({ id: "due", queue: "due", now: Date.now() }))
+          yield* until("notice of queue due", () => seen.includes("due"))
+          yield* until("notice of queue later", () => seen.includes("later"))
+          yield* Effect.sleep("50 millis")
+          expect(seen).not.toContain("held")
+          yield* store.releaseRun({ id: "held", owner: "w1", reason: "shutdown", now: Date.now() })
+          yield* until("notice of queue held", () => seen.includes("held"))
+          yield* Fiber.interrupt(listening)
+          expect(new Set(seen.filter((queue) => queue !== "*"))).toEqual(new Set(["later", "due", "held"]))
         })
       )
     })

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Step, Workflow } from "@weft/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -147,7 +148,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         expect(run.recoveries).toBe(0)
       })))
 
-    it.live("interruption leaves in-flight runs queued; another worker finishes them without re-running steps", () =>
+    it.live("a step that outlasts the grace period is interrupted; its run is released for another worker", () =>
       provide(Effect.gen(function*() {
         const counts = new Map<string, number>()
         const hit = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
@@ -178,9 +179,20 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           (yield* client.start(wf, 1)).runId,
           (yield* client.start(wf, 2)).runId
         ]
-        const worker = yield* Effect.fork(Worker.run({ workflows: [wf], concurrency: 5, pollInterval: "20 millis" }))
+        const events: Array<Worker.WorkerEvent> = []
+        const worker = yield* Effect.fork(Worker.run({
+          workflows: [wf],
+          concurrency: 5,
+          pollInterval: "20 millis",
+          grace: "50 millis",
+          onEvent: (event) => Effect.sync(() => events.push(event))
+        }))
         while ((counts.get("first-1") ?? 0) + (counts.get("first-2") ?? 0) < 2) yield* Effect.sleep("10 millis")
         yield* Fiber.interrupt(worker)
+        expect(events.filter((e) => e._tag === "ShutdownStarted" || e._tag === "ShutdownFinished")).toEqual([
+          { _tag: "ShutdownStarted", inFlight: 2, graceMillis: 50 },
+          { _tag: "ShutdownFinished", interrupted: 2 }
+        ])
         for (const id of ids) {
           const run = yield* client.status(id)
           expect(run.status).toBe("queued")
@@ -193,6 +205,89 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         yield* Fiber.interrupt(second2)
         expect(runs.map((r) => r.status)).toEqual(["succeeded", "succeeded"])
         expect(Object.fromEntries(counts)).toEqual({ "first-1": 1, "first-2": 1, "second-1": 1, "second-2": 1 })
+      })))
+
+    it.live("shutdown lets the step in flight finish, then releases the run at the step boundary", () =>
+      provide(Effect.gen(function*() {
+        const counts = new Map<string, number>()
+        const hit = (key: string) => counts.set(key, (counts.get(key) ?? 0) + 1)
+        let inSecond = false
+        const step = (name: string, millis: number) =>
+          Step.make({
+            name,
+            success: Schema.Void,
+            run: () =>
+              Effect.gen(function*() {
+                if (name === "second") inSecond = true
+                yield* Effect.sleep(Duration.millis(millis))
+                hit(name)
+              })
+          })
+        const first = step("first", 0)
+        const second = step("second", 150)
+        const third = step("third", 0)
+        const wf = Workflow.make({
+          name: "three-steps",
+          input: Schema.Number,
+          success: Schema.Void,
+          run: () => Effect.zipRight(first(), Effect.zipRight(second(), third()))
+        })
+        const client = yield* Client.Client
+        const store = yield* Store
+        const { runId } = yield* client.start(wf, 1)
+        const events: Array<Worker.WorkerEvent> = []
+        const worker = yield* Effect.fork(Worker.run({
+          workflows: [wf],
+          pollInterval: "20 millis",
+          grace: "10 seconds",
+          onEvent: (event) => Effect.sync(() => events.push(event))
+        }))
+        while (!inSecond) yield* Effect.sleep("5 millis")
+        yield* Fiber.interrupt(worker)
+        const run = yield* client.status(runId)
+        expect(run.status).toBe("queued")
+        expect(run.leaseOwner).toBeUndefined()
+        expect(run.reason).toMatch(/shut down at a step boundary/)
+        expect((yield* store.readJournal(runId)).steps.map((s) => s.stepId)).toEqual(["first", "second"])
+        expect(events.map((e) => e._tag)).toEqual([
+          "RunStarted",
+          "ShutdownStarted",
+          "RunStopped",
+          "ShutdownFinished"
+        ])
+        expect(events.at(-1)).toEqual({ _tag: "ShutdownFinished", interrupted: 0 })
+        const next = yield* Effect.fork(Worker.run({ workflows: [wf], pollInterval: "20 millis" }))
+        const [done] = yield* awaitFinal([runId])
+        yield* Fiber.interrupt(next)
+        expect(done.status).toBe("succeeded")
+        expect(Object.fromEntries(counts)).toEqual({ first: 1, second: 1, third: 1 })
+      })))
+
+    it.live("an idle worker claims a new run on its wake-up notice, without waiting for its poll", () =>
+      provide(Effect.gen(function*() {
+        const wf = Workflow.make({ name: "noop", input: Schema.Number, success: Schema.Number, run: Effect.succeed })
+        const client = yield* Client.Client
+        const worker = yield* Effect.fork(Worker.run({ workflows: [wf], pollInterval: "1 hour" }))
+        // Let it claim nothing and go idle.
+        yield* Effect.sleep("50 millis")
+        const { runId } = yield* client.start(wf, 7)
+        const [run] = yield* awaitFinal([runId], 3_000)
+        yield* Fiber.interrupt(worker)
+        expect(run.output).toBe(7)
+      })))
+
+    it.live("an idle worker sleeps until a delayed run is due, without waiting for its poll", () =>
+      provide(Effect.gen(function*() {
+        const wf = Workflow.make({ name: "noop", input: Schema.Number, success: Schema.Number, run: Effect.succeed })
+        const client = yield* Client.Client
+        const worker = yield* Effect.fork(Worker.run({ workflows: [wf], pollInterval: "1 hour" }))
+        yield* Effect.sleep("50 millis")
+        const wakeAt = Date.now() + 300
+        const { runId } = yield* client.start(wf, 8, { wakeAt })
+        const [run] = yield* awaitFinal([runId], 3_000)
+        yield* Fiber.interrupt(worker)
+        expect(run.output).toBe(8)
+        expect(run.startedAt).toBeGreaterThanOrEqual(wakeAt)
       })))
   })
 }

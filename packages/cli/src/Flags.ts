@@ -1,0 +1,111 @@
+/**
+ * The flags of the `weft` command line as the commands receive them, and the parsers that turn
+ * their text into values. A bad value is a `UsageError` that names the flag and says what it wants.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Fs from "node:fs"
+import * as StoreConfig from "./StoreConfig.js"
+import { UsageError } from "./UsageError.js"
+
+/** Every flag of every command, as `util.parseArgs` returns them: unchecked text. */
+export type Flags = {
+  readonly input?: string | undefined
+  readonly id?: string | undefined
+  readonly store?: string | undefined
+  readonly json?: boolean | undefined
+  readonly module?: string | undefined
+  readonly force?: boolean | undefined
+  readonly status?: string | undefined
+  readonly workflow?: string | undefined
+  readonly limit?: string | undefined
+  readonly queue?: ReadonlyArray<string> | undefined
+  readonly priority?: string | undefined
+  readonly delay?: string | undefined
+  readonly concurrency?: string | undefined
+  readonly grace?: string | undefined
+  readonly help?: boolean | undefined
+  readonly version?: boolean | undefined
+}
+
+/** Reads `--input`: inline JSON or `@path` to a JSON file. */
+export const parseInput = (raw: string | undefined): Effect.Effect<unknown, UsageError> =>
+  Effect.gen(function*() {
+    if (raw === undefined) return undefined
+    let text = raw
+    let source = "--input"
+    if (raw.startsWith("@")) {
+      const file = raw.slice(1)
+      source = file
+      text = yield* Effect.try({
+        try: () => Fs.readFileSync(file, "utf8"),
+        catch: (error) =>
+          new UsageError({ message: `cannot read input file ${file}: ${(error as NodeJS.ErrnoException).message}` })
+      })
+    }
+    return yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (error) =>
+        new UsageError({
+          message: `${source} is not valid JSON: ${(error as Error).message}\n  got: ${text.slice(0, 200)}`
+        })
+    })
+  })
+
+/** `--store` (else `$WEFT_STORE`, else the default) as a store location. */
+export const storeSpec = (flags: Flags) =>
+  Effect.suspend(() => {
+    const spec = StoreConfig.parse(flags.store)
+    return spec instanceof UsageError ? Effect.fail(spec) : Effect.succeed(spec)
+  })
+
+/** `--queue a --queue b,c`: the queues named, in order, without repeats. */
+export const parseQueues = (
+  raw: ReadonlyArray<string> | undefined
+): Effect.Effect<ReadonlyArray<string>, UsageError> => {
+  const queues = [...new Set((raw ?? []).flatMap((q) => q.split(",")).map((q) => q.trim()))]
+  if (queues.some((q) => q === "")) {
+    return Effect.fail(new UsageError({ message: "--queue needs a queue name, e.g. --queue default" }))
+  }
+  return Effect.succeed(queues)
+}
+
+/** A whole-number flag (`--priority`, `--concurrency`), at least `min` when given. */
+export const parseWhole = (
+  flag: string,
+  raw: string | undefined,
+  options: { readonly min?: number }
+): Effect.Effect<number | undefined, UsageError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+  const n = Number(raw)
+  if (raw.trim() === "" || !Number.isSafeInteger(n) || (options.min !== undefined && n < options.min)) {
+    return Effect.fail(
+      new UsageError({
+        message: `--${flag} must be a ${options.min === 1 ? "positive " : ""}whole number, got "${raw}"`
+      })
+    )
+  }
+  return Effect.succeed(n)
+}
+
+/**
+ * A duration flag (`--delay`, `--grace`) as effect's Duration reads it ("5 seconds", "2 minutes",
+ * "1500 millis").
+ */
+export const parseDuration = (
+  flag: string,
+  raw: string | undefined
+): Effect.Effect<Duration.Duration | undefined, UsageError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+  const decoded = Duration.decodeUnknown(raw.trim())
+  if (Option.isNone(decoded) || !Duration.isFinite(decoded.value)) {
+    return Effect.fail(
+      new UsageError({
+        message: `--${flag} "${raw}" is not a duration: write a number and a unit, e.g. "30 seconds", "5 minutes", ` +
+          `"2 hours" (units: millis, seconds, minutes, hours, days, weeks)`
+      })
+    )
+  }
+  return Effect.succeed(decoded.value)
+}

@@ -1,0 +1,56 @@
+/**
+ * `weft list`: the runs in the store, newest first, filtered by status and workflow, as a table or
+ * as JSON.
+ */
+import { Store } from "@weft/runtime"
+import * as Effect from "effect/Effect"
+import { storeSpec } from "../Flags.js"
+import { ExitCode } from "../Help.js"
+import * as Output from "../Output.js"
+import * as Render from "../Render.js"
+import * as StoreConfig from "../StoreConfig.js"
+import { UsageError } from "../UsageError.js"
+import { color, type Command } from "./shared.js"
+
+const statuses: ReadonlyArray<Store.RunStatus> = [
+  "queued",
+  "running",
+  "sleeping",
+  "waiting",
+  "succeeded",
+  "failed",
+  "cancelled"
+]
+
+export const listCommand: Command = (positionals, flags) =>
+  Effect.gen(function*() {
+    if (positionals.length > 0) {
+      return yield* Effect.fail(new UsageError({ message: `unexpected arguments: ${positionals.join(" ")}` }))
+    }
+    if (flags.status !== undefined && !statuses.includes(flags.status as Store.RunStatus)) {
+      return yield* Effect.fail(
+        new UsageError({ message: `unknown status "${flags.status}": use one of ${statuses.join(", ")}` })
+      )
+    }
+    const limit = flags.limit === undefined ? 50 : Number(flags.limit)
+    if (!Number.isInteger(limit) || limit < 1) {
+      return yield* Effect.fail(
+        new UsageError({ message: `--limit must be a positive whole number, got "${flags.limit}"` })
+      )
+    }
+    const spec = yield* storeSpec(flags)
+    return yield* Effect.gen(function*() {
+      const store = yield* Store.Store
+      const runs = yield* store.listRuns({
+        status: flags.status as Store.RunStatus | undefined,
+        workflow: flags.workflow,
+        limit
+      })
+      yield* Output.out(
+        flags.json === true
+          ? `${JSON.stringify(runs)}\n`
+          : Render.runTable(runs, { color: color(process.stdout) }) + "\n"
+      )
+      return ExitCode.ok
+    }).pipe(Effect.provide(StoreConfig.layer(spec)))
+  })

@@ -1,0 +1,114 @@
+/**
+ * `weft worker <module...>`: claims queued runs of the workflows the modules export and executes
+ * them, several at once, until SIGINT or SIGTERM; then runs in flight get `--grace` to reach their
+ * next step boundary before they are interrupted and released.
+ */
+import type { Workflow } from "@weft/core"
+import { Owner, type Store, Worker } from "@weft/runtime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { parseDuration, parseQueues, parseWhole, storeSpec } from "../Flags.js"
+import * as ModuleLoader from "../ModuleLoader.js"
+import * as Output from "../Output.js"
+import * as StoreConfig from "../StoreConfig.js"
+import { UsageError } from "../UsageError.js"
+import { color, type Command, LEASE_MILLIS } from "./shared.js"
+
+/** How long a shutdown waits for runs in flight when `--grace` is not given. */
+const DEFAULT_GRACE = Duration.seconds(30)
+
+// Set once a worker runs: interrupting it (SIGINT, SIGTERM) is then its normal end, exit 0.
+let workerRunning = false
+
+/** Whether a worker has started in this process, so that its interruption is a normal end. */
+export const isWorkerRunning = (): boolean => workerRunning
+
+export const workerCommand: Command = (positionals, flags) =>
+  Effect.gen(function*() {
+    if (positionals.length === 0) {
+      return yield* Effect.fail(
+        new UsageError({ message: "worker needs at least one module: weft worker <module...>" })
+      )
+    }
+    const queues = yield* parseQueues(flags.queue)
+    const concurrency = (yield* parseWhole("concurrency", flags.concurrency, { min: 1 })) ?? 10
+    const grace = (yield* parseDuration("grace", flags.grace)) ?? DEFAULT_GRACE
+    const spec = yield* storeSpec(flags)
+    const workflows = new Map<string, Workflow.Any>()
+    const layers: Array<Layer.Layer<any, any, never>> = []
+    for (const modulePath of positionals) {
+      const loaded = yield* ModuleLoader.load(modulePath)
+      for (const { workflow } of loaded.workflows) {
+        const other = workflows.get(workflow.name)
+        if (other !== undefined && other !== workflow) {
+          return yield* Effect.fail(
+            new UsageError({ message: `two modules export a workflow named "${workflow.name}"; names must be unique` })
+          )
+        }
+        workflows.set(workflow.name, workflow)
+      }
+      if (loaded.layer !== undefined) layers.push(loaded.layer)
+    }
+    if (workflows.size === 0) {
+      return yield* Effect.fail(
+        new UsageError({ message: `no workflow in ${positionals.join(", ")}: export one made with Workflow.make` })
+      )
+    }
+    const owner = Owner.make()
+    const c = color(process.stderr)
+    const names = [...workflows.keys()]
+    const onEvent = (event: Worker.WorkerEvent) => {
+      switch (event._tag) {
+        case "RunStarted":
+          return Output.err(`${Output.paint("▶", "cyan", c)} ${event.run.workflow} ${event.run.id} started\n`)
+        case "RunFinished": {
+          const { id, workflow } = event.run
+          return Output.err(
+            event.outcome.status === "succeeded"
+              ? `${Output.paint("✓", "green", c)} ${workflow} ${id} succeeded\n`
+              : `${Output.paint("✗", "red", c)} ${workflow} ${id} ${event.outcome.status} (weft show ${id})\n`
+          )
+        }
+        case "RunStopped":
+          return Output.err(`! ${event.run.workflow} ${event.run.id} stopped here: ${event.reason}\n`)
+        case "ShutdownStarted":
+          return Output.err(
+            event.inFlight === 0
+              ? `worker ${owner} stopping: no run in flight\n`
+              : `worker ${owner} stopping: ${event.inFlight} run${event.inFlight === 1 ? "" : "s"} in flight get ${
+                Duration.format(Duration.millis(event.graceMillis))
+              } to finish their step (a second signal exits at once)\n`
+          )
+        case "ShutdownFinished":
+          return event.interrupted === 0 ? Effect.void : Output.err(
+            `worker ${owner}: ${event.interrupted} run${
+              event.interrupted === 1 ? "" : "s"
+            } did not finish their step in time and were interrupted\n`
+          )
+        case "WakeupsLost":
+          return Output.err(`! worker ${owner}: wake-ups lost (${event.reason}); polling until they are back\n`)
+        case "WakeupsRestored":
+          return Output.err(`worker ${owner}: wake-ups restored\n`)
+      }
+    }
+    return yield* Effect.gen(function*() {
+      yield* Output.err(
+        `worker ${owner} on ${StoreConfig.describe(spec)}: queues ${
+          (queues.length === 0 ? ["default"] : queues).join(", ")
+        }; concurrency ${concurrency}; workflows ${names.join(", ")}\n`
+      )
+      workerRunning = true
+      return yield* (Worker.run({
+        workflows: [...workflows.values()],
+        queues: queues.length === 0 ? undefined : queues,
+        concurrency,
+        leaseMillis: LEASE_MILLIS,
+        grace,
+        owner,
+        onEvent
+      }) as Effect.Effect<never, never, Store.Store>).pipe(
+        Effect.onInterrupt(() => Output.err(`worker ${owner} stopped; unfinished runs were released and stay queued\n`))
+      )
+    }).pipe(Effect.provide(Layer.provideMerge(StoreConfig.layer(spec), Layer.mergeAll(Layer.empty, ...layers))))
+  })
