@@ -6,10 +6,36 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import type * as Option from "effect/Option"
 
-/** What kind of journal entry a step is. Durable primitives are steps of their own kind. */
-export type StepKind = "step" | "now" | "random" | "uuid"
+/**
+ * What kind of journal entry a step is. Durable primitives are steps of their own kind; a `group`
+ * entry records the end of a task group (`Workflow.all`, `Workflow.forEach`).
+ */
+export type StepKind = "step" | "now" | "random" | "uuid" | "group"
+
+/**
+ * The task-group branch the current fiber runs in: `""` in the body itself, `ship[1]` in branch 1
+ * of the group `ship`, `ship[1]/boxes[0]` in a group nested in it. Step ids are prefixed with it
+ * (`ship[1]/pack#2`), and steps are numbered per branch, so a step's identity does not depend on
+ * the order in which concurrent branches happen to run.
+ */
+export const currentScope: FiberRef.FiberRef<string> = globalValue(
+  Symbol.for("@weft/core/Execution/currentScope"),
+  () => FiberRef.unsafeMake("")
+)
+
+/**
+ * Set in the branches of a task group whose end is already in the journal: a step that is not in
+ * the journal there waits (to be interrupted by the sibling whose failure ended the group) instead
+ * of running, so the replay ends as the first run did without new side effects.
+ */
+export const journalOnly: FiberRef.FiberRef<boolean> = globalValue(
+  Symbol.for("@weft/core/Execution/journalOnly"),
+  () => FiberRef.unsafeMake(false)
+)
 
 /** One attempt of a step, as recorded in the journal. */
 export interface AttemptRecord {
@@ -28,11 +54,14 @@ export interface AttemptRecord {
 
 /** A step's place in the journal, as the engine hands it to the DSL. */
 export interface StepSlot {
-  /** Deterministic identity: the name numbered by occurrence (`charge`, `charge#2`). */
+  /**
+   * Deterministic identity: the name numbered by occurrence in its branch (`charge`, `charge#2`),
+   * under the branch's path (`ship[1]/pack#2`).
+   */
   readonly stepId: string
   readonly name: string
   readonly kind: StepKind
-  /** Position of this step among the run's steps (0-based). */
+  /** Position of this step among the steps of its branch (0-based). */
   readonly position: number
   /** The journaled result (an encoded Exit) when the step already completed. */
   readonly result: Option.Option<unknown>
@@ -80,6 +109,12 @@ export interface ExecutionService {
   readonly recordAttempt: (slot: StepSlot, attempt: AttemptRecord) => Effect.Effect<void>
   /** Durably records the step's final attempt (if it ran) and its result (an encoded Exit). */
   readonly complete: (slot: StepSlot, attempt: AttemptRecord | undefined, result: unknown) => Effect.Effect<void>
+  /**
+   * The step entered with `slot` is over, completed or interrupted: another step of its branch may
+   * start. Two steps of one branch at once (an `Effect.all` of steps) would make step identity
+   * depend on timing, so an engine refuses that, pointing at `Workflow.all`.
+   */
+  readonly leave: (slot: StepSlot) => Effect.Effect<void>
   /** Reports progress; never fails and never blocks the step for long. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
 }

@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import type { Execution } from "./Execution.js"
 import * as Failure from "./Failure.js"
 import * as internal from "./internal/stepRunner.js"
+import * as taskGroup from "./internal/taskGroup.js"
 import * as Retry from "./Retry.js"
 
 /** @internal */
@@ -153,6 +154,38 @@ export const uuid: Effect.Effect<string, never, Execution> = internal.run(
     return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
   })
 ) as never
+
+/** How a task group runs: its name in step paths, its concurrency, and its failure mode. */
+export type GroupOptions = taskGroup.GroupOptions
+
+/**
+ * Runs effects as a task group: concurrently (up to `concurrency`), each in a branch of its own
+ * (`all[0]/charge`, `all[1]/charge`), so replay is deterministic whatever order they ran in.
+ * `mode: "fail-fast"` (default): the first failure interrupts the other branches and the group
+ * fails with it and their interruptions, in parallel. `mode: "settle"`: every branch runs to its
+ * end; the group succeeds with every value, or fails with every failure combined.
+ *
+ * @example
+ * const [a, b] = yield* Workflow.all([shipFrom("a", order), shipFrom("b", order)], { name: "ship", concurrency: 2 })
+ */
+export const all = <const Branches extends ReadonlyArray<Effect.Effect<any, any, any>>>(
+  branches: Branches,
+  options?: GroupOptions
+): Effect.Effect<
+  { -readonly [K in keyof Branches]: Effect.Effect.Success<Branches[K]> },
+  Effect.Effect.Error<Branches[number]>,
+  Effect.Effect.Context<Branches[number]> | Execution
+> => taskGroup.run("all", branches, options) as never
+
+/**
+ * `f` for every item as a task group (see `all`): branch `i` handles item `i`, and the values come
+ * back in item order.
+ */
+export const forEach = <A, B, E, R>(
+  items: Iterable<A>,
+  f: (item: A, index: number) => Effect.Effect<B, E, R>,
+  options?: GroupOptions
+): Effect.Effect<Array<B>, E, R | Execution> => taskGroup.run("forEach", Array.from(items, f), options)
 
 /**
  * A fingerprint of a workflow's definition, recorded with each run that declares no version, so a

@@ -826,9 +826,10 @@ describe("Step identity", () => {
       ])
     }))
 
-  it("names with / or #, starting with $, or empty are rejected when a step is made", () => {
+  it("names with /, #, [ or ], starting with $, or empty are rejected when a step is made", () => {
     expect(() => Step.make({ name: "ship/pack", run: () => Effect.void })).toThrow(TypeError)
-    expect(() => Step.make({ name: "pack#2", run: () => Effect.void })).toThrow(`must not contain "/" or "#"`)
+    expect(() => Step.make({ name: "pack#2", run: () => Effect.void })).toThrow(`must not contain "/", "#", "[" or "]"`)
+    expect(() => Step.make({ name: "ship[1]", run: () => Effect.void })).toThrow(`they build step paths`)
     expect(() => Step.make({ name: "", run: () => Effect.void })).toThrow("must not be empty")
     expect(() => Step.make({ name: "$now", run: () => Effect.void })).toThrow(`must not start with "$"`)
     expect(Step.make({ name: "pack-2.v1 (eu)", run: () => Effect.void }).stepName).toBe("pack-2.v1 (eu)")

@@ -163,6 +163,7 @@ export const make = (options: Options = {}): TestExecution => {
         }
         return Effect.succeed(slot)
       }),
+    leave: () => Effect.void,
     recordAttempt: (slot, attempt) =>
       Effect.suspend(() => {
         const entry = entryOf(slot)

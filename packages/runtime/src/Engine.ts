@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
@@ -127,6 +128,12 @@ export const describeParseError = (
 
 const idFor = (name: string, occurrence: number) => (occurrence === 1 ? name : `${name}#${occurrence}`)
 
+/** The branch path of a step id: everything before its last `/` (names cannot contain one). */
+export const scopeOf = (stepId: string): string => {
+  const slash = stepId.lastIndexOf("/")
+  return slash === -1 ? "" : stepId.slice(0, slash)
+}
+
 /**
  * Encodes a run's Cause. A failure its workflow does not declare cannot be stored as a typed
  * error: it is kept as a defect that says so, rather than lost.
@@ -173,16 +180,28 @@ export const execute = <W extends Workflow.Any>(
       retryStorage(effect, retrySchedule, `run ${run.id}: ${operation}`, onRetry)
     const journal = yield* retrying("reading its journal", store.readJournal(run.id))
 
-    const byPosition: Array<StepRecord | undefined> = []
-    for (const step of journal.steps) byPosition[step.position] = step
+    // The journal by branch (task-group path, "" for the body), each in position order.
+    const byScope = new Map<string, Array<StepRecord | undefined>>()
+    for (const step of journal.steps) {
+      const path = scopeOf(step.stepId)
+      let steps = byScope.get(path)
+      if (steps === undefined) byScope.set(path, steps = [])
+      steps[step.position] = step
+    }
     const attemptsByStep = new Map<string, Array<AttemptRow>>()
     for (const attempt of journal.attempts) {
       const list = attemptsByStep.get(attempt.stepId)
       if (list === undefined) attemptsByStep.set(attempt.stepId, [attempt])
       else list.push(attempt)
     }
-    const occurrences = new Map<string, number>()
-    let position = 0
+    // Per branch: how many steps of each name it entered, how many steps in all, and the step it
+    // runs now (new steps only; a replayed step returns at once).
+    const scopes = new Map<string, { occurrences: Map<string, number>; next: number; running: string | undefined }>()
+    const scopeState = (path: string) => {
+      let state = scopes.get(path)
+      if (state === undefined) scopes.set(path, state = { occurrences: new Map(), next: 0, running: undefined })
+      return state
+    }
     // Set when the body must stop for a reason that is not the workflow's own: the journal does not
     // match the code, or the store failed or the lease was lost while writing.
     let nonDeterminism: Failure.NonDeterminism | undefined
@@ -210,26 +229,40 @@ export const execute = <W extends Workflow.Any>(
       runId: run.id,
       workflow: run.workflow,
       enter: (name, kind) =>
-        Effect.suspend(() => {
+        Effect.flatMap(FiberRef.get(Execution.currentScope), (path) => {
           const stop = stopRequested()
           if (stop !== undefined) {
             stoppedFor ??= stop
             return Effect.interrupt
           }
-          const occurrence = (occurrences.get(name) ?? 0) + 1
-          occurrences.set(name, occurrence)
-          const stepId = idFor(name, occurrence)
-          const at = position++
-          const recorded = byPosition[at]
+          const scope = scopeState(path)
+          const occurrence = (scope.occurrences.get(name) ?? 0) + 1
+          scope.occurrences.set(name, occurrence)
+          const local = idFor(name, occurrence)
+          const stepId = path === "" ? local : `${path}/${local}`
+          const at = scope.next++
+          const recorded = byScope.get(path)?.[at]
           if (recorded !== undefined && (recorded.stepId !== stepId || recorded.kind !== kind)) {
             nonDeterminism ??= new Failure.NonDeterminism({
               runId: run.id,
-              scope: "",
+              scope: path,
               position: at,
               expected: recorded.stepId,
               found: stepId
             })
             return Effect.interrupt
+          }
+          if (recorded === undefined) {
+            if (scope.running !== undefined) {
+              return Effect.die(
+                new Error(
+                  `step "${stepId}" started while step "${scope.running}" of the same branch is running: ` +
+                    `steps that run concurrently must each be in a branch of Workflow.all or Workflow.forEach, ` +
+                    `so that their identity does not depend on timing`
+                )
+              )
+            }
+            scope.running = stepId
           }
           return Effect.succeed({
             stepId,
@@ -293,6 +326,11 @@ export const execute = <W extends Workflow.Any>(
             })
           )
         }).pipe(Effect.catchAll(abortWith)),
+      leave: (slot) =>
+        Effect.sync(() => {
+          const scope = scopes.get(scopeOf(slot.stepId))
+          if (scope !== undefined && scope.running === slot.stepId) scope.running = undefined
+        }),
       progress
     }
 

@@ -9,12 +9,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type { AttemptRecord, StepKind } from "../Execution.js"
-import { Execution } from "../Execution.js"
+import { Execution, journalOnly } from "../Execution.js"
 import * as Failure from "../Failure.js"
 import * as Retry from "../Retry.js"
 
@@ -118,8 +119,8 @@ export const compile = (options: {
 export const checkName = (name: string): string | undefined =>
   name.length === 0
     ? "a step name must not be empty"
-    : /[/#]/.test(name)
-    ? `step name "${name}" must not contain "/" or "#"`
+    : /[/#[\]]/.test(name)
+    ? `step name "${name}" must not contain "/", "#", "[" or "]": they build step paths`
     : name.startsWith("$")
     ? `step name "${name}" must not start with "$": that prefix is reserved for weft's durable primitives`
     : undefined
@@ -162,173 +163,183 @@ export const run = <A, E, R>(
           decoded.right as Exit.Exit<A, E>
         )
       }
-      return Effect.gen(function*() {
-        const driver = yield* Retry.driver(step.policy)
-        let firstStartedAt: number | undefined = slot.attempts[0]?.startedAt
-        // A resumed step continues its schedule: replay the recorded attempts through the driver
-        // (this matters for Schedule policies, whose state lives in the schedule), then wait out
-        // what is left of the backoff the last attempt chose.
-        if (step.policy._tag === "Schedule") {
-          for (const recorded of slot.attempts) {
-            const decodedError = recorded.outcome === "defect"
-              ? Schema.decodeUnknownEither(Failure.Defect)(recorded.error)
-              : step.decodeError(recorded.error)
-            const error = Either.getOrElse(decodedError, () => recorded.error)
-            yield* driver.replay(
-              recorded.outcome === "defect" ? { _tag: "Die", defect: error } : { _tag: "Fail", error },
-              recorded.finishedAt
-            )
+      return Effect.ensuring(
+        Effect.gen(function*() {
+          // The end of this step's task group is journaled and the step is not: it was cut off by a
+          // sibling's failure. Wait for that failure to interrupt it, as it did the first time.
+          if (yield* FiberRef.get(journalOnly)) return yield* Effect.never
+          const driver = yield* Retry.driver(step.policy)
+          let firstStartedAt: number | undefined = slot.attempts[0]?.startedAt
+          // A resumed step continues its schedule: replay the recorded attempts through the driver
+          // (this matters for Schedule policies, whose state lives in the schedule), then wait out
+          // what is left of the backoff the last attempt chose.
+          if (step.policy._tag === "Schedule") {
+            for (const recorded of slot.attempts) {
+              const decodedError = recorded.outcome === "defect"
+                ? Schema.decodeUnknownEither(Failure.Defect)(recorded.error)
+                : step.decodeError(recorded.error)
+              const error = Either.getOrElse(decodedError, () => recorded.error)
+              yield* driver.replay(
+                recorded.outcome === "defect" ? { _tag: "Die", defect: error } : { _tag: "Fail", error },
+                recorded.finishedAt
+              )
+            }
           }
-        }
-        const last = slot.attempts.at(-1)
-        if (last?.delayMillis !== undefined) {
-          const remaining = last.finishedAt + last.delayMillis - (yield* Clock.currentTimeMillis)
-          if (remaining > 0) {
-            yield* execution.progress({
-              _tag: "StepWaiting",
-              stepId: slot.stepId,
-              attempt: last.attempt + 1,
-              untilMillis: last.finishedAt + last.delayMillis
-            })
-            yield* Effect.sleep(Duration.millis(remaining))
-          }
-        }
-        let attempt = last?.attempt ?? 0
-        while (true) {
-          attempt++
-          const startedAt = yield* Clock.currentTimeMillis
-          firstStartedAt ??= startedAt
-          yield* execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt })
-          const info: StepInfo = {
-            runId: execution.runId,
-            workflow: execution.workflow,
-            stepId: slot.stepId,
-            attempt,
-            idempotencyKey: `${execution.runId}/${slot.stepId}`
-          }
-          let attemptEffect = Effect.provideService(effect, StepContext, info) as Effect.Effect<
-            A,
-            E | Failure.StepTimeout,
-            Exclude<R, StepContext>
-          >
-          if (step.timeoutMillis !== undefined) {
-            const timeoutMillis = step.timeoutMillis
-            attemptEffect = Effect.timeoutFail(attemptEffect, {
-              duration: Duration.millis(timeoutMillis),
-              onTimeout: () => new Failure.StepTimeout({ step: slot.stepId, attempt, timeoutMillis })
-            })
-          }
-          const exit = yield* Effect.exit(attemptEffect)
-          // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
-          if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return yield* exit
-          const finishedAt = yield* Clock.currentTimeMillis
-
-          if (Exit.isSuccess(exit)) {
-            const encoded = step.encodeExit(exit)
-            if (Either.isRight(encoded)) {
-              const decoded = step.decodeExit(encoded.right)
-              if (Either.isLeft(decoded)) {
-                return yield* dieEncoding(slot.stepId, "its result does not survive a journal round trip", decoded.left)
-              }
-              yield* execution.complete(slot, { attempt, startedAt, finishedAt, outcome: "success" }, encoded.right)
+          const last = slot.attempts.at(-1)
+          if (last?.delayMillis !== undefined) {
+            const remaining = last.finishedAt + last.delayMillis - (yield* Clock.currentTimeMillis)
+            if (remaining > 0) {
               yield* execution.progress({
-                _tag: "StepSucceeded",
+                _tag: "StepWaiting",
+                stepId: slot.stepId,
+                attempt: last.attempt + 1,
+                untilMillis: last.finishedAt + last.delayMillis
+              })
+              yield* Effect.sleep(Duration.millis(remaining))
+            }
+          }
+          let attempt = last?.attempt ?? 0
+          while (true) {
+            attempt++
+            const startedAt = yield* Clock.currentTimeMillis
+            firstStartedAt ??= startedAt
+            yield* execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt })
+            const info: StepInfo = {
+              runId: execution.runId,
+              workflow: execution.workflow,
+              stepId: slot.stepId,
+              attempt,
+              idempotencyKey: `${execution.runId}/${slot.stepId}`
+            }
+            let attemptEffect = Effect.provideService(effect, StepContext, info) as Effect.Effect<
+              A,
+              E | Failure.StepTimeout,
+              Exclude<R, StepContext>
+            >
+            if (step.timeoutMillis !== undefined) {
+              const timeoutMillis = step.timeoutMillis
+              attemptEffect = Effect.timeoutFail(attemptEffect, {
+                duration: Duration.millis(timeoutMillis),
+                onTimeout: () => new Failure.StepTimeout({ step: slot.stepId, attempt, timeoutMillis })
+              })
+            }
+            const exit = yield* Effect.exit(attemptEffect)
+            // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
+            if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return yield* exit
+            const finishedAt = yield* Clock.currentTimeMillis
+
+            if (Exit.isSuccess(exit)) {
+              const encoded = step.encodeExit(exit)
+              if (Either.isRight(encoded)) {
+                const decoded = step.decodeExit(encoded.right)
+                if (Either.isLeft(decoded)) {
+                  return yield* dieEncoding(
+                    slot.stepId,
+                    "its result does not survive a journal round trip",
+                    decoded.left
+                  )
+                }
+                yield* execution.complete(slot, { attempt, startedAt, finishedAt, outcome: "success" }, encoded.right)
+                yield* execution.progress({
+                  _tag: "StepSucceeded",
+                  stepId: slot.stepId,
+                  attempt,
+                  durationMillis: finishedAt - startedAt
+                })
+                return yield* (decoded.right as Exit.Exit<A, E>)
+              }
+              // A result the step's schema cannot encode is a bug in the step: treat it as a defect.
+              const defect = new Error(
+                `step "${slot.stepId}" returned a value its success schema rejects: ${encoded.left}`
+              )
+              const failed = Exit.die(defect)
+              const encodedExit = step.encodeExit(failed)
+              yield* execution.complete(slot, {
+                attempt,
+                startedAt,
+                finishedAt,
+                outcome: "defect",
+                error: Either.getOrUndefined(Schema.encodeEither(Failure.Defect)(defect)),
+                stopReason: "defect"
+              }, Either.getOrThrow(encodedExit))
+              yield* execution.progress({
+                _tag: "StepFailed",
                 stepId: slot.stepId,
                 attempt,
-                durationMillis: finishedAt - startedAt
+                error: defect,
+                reason: "defect"
               })
-              return yield* (decoded.right as Exit.Exit<A, E>)
+              return yield* failed
             }
-            // A result the step's schema cannot encode is a bug in the step: treat it as a defect.
-            const defect = new Error(
-              `step "${slot.stepId}" returned a value its success schema rejects: ${encoded.left}`
-            )
-            const failed = Exit.die(defect)
-            const encodedExit = step.encodeExit(failed)
-            yield* execution.complete(slot, {
+
+            let outcome = outcomeOf(exit.cause)
+            if (outcome._tag === "Fail" && Either.isLeft(step.encodeError(outcome.error))) {
+              // An error the step does not declare is a bug of the step: decided on and recorded as a defect.
+              outcome = {
+                _tag: "Die",
+                defect: new Error(
+                  `step "${slot.stepId}" failed with an undeclared error: ${showValue(outcome.error)}`,
+                  { cause: outcome.error }
+                )
+              }
+            }
+            const random = yield* Random.next
+            const decision = yield* driver.next({
+              attempt,
+              outcome,
+              elapsedMillis: finishedAt - firstStartedAt,
+              random
+            }, finishedAt)
+            const encodedError = outcome._tag === "Fail"
+              ? step.encodeError(outcome.error)
+              : Schema.encodeEither(Failure.Defect)(outcome.defect)
+            const record: AttemptRecord = {
               attempt,
               startedAt,
               finishedAt,
-              outcome: "defect",
-              error: Either.getOrUndefined(Schema.encodeEither(Failure.Defect)(defect)),
-              stopReason: "defect"
-            }, Either.getOrThrow(encodedExit))
+              outcome: outcome._tag === "Fail" ? "failure" : "defect",
+              error: Either.getOrUndefined(encodedError)
+            }
+            const shown = outcome._tag === "Fail" ? outcome.error : outcome.defect
+            if (decision._tag === "Retry") {
+              yield* execution.recordAttempt(slot, { ...record, delayMillis: decision.delayMillis })
+              yield* execution.progress({
+                _tag: "StepRetrying",
+                stepId: slot.stepId,
+                attempt,
+                error: shown,
+                delayMillis: decision.delayMillis
+              })
+              // A zero delay must not go through a timer.
+              if (decision.delayMillis > 0) yield* Effect.sleep(Duration.millis(decision.delayMillis))
+              continue
+            }
+            let finalExit: Exit.Exit<unknown, unknown> = exit
+            let encodedExit = step.encodeExit(finalExit)
+            if (Either.isLeft(encodedExit)) {
+              // The step failed with an error its schema does not declare: that is a defect of the step.
+              finalExit = Exit.die(
+                outcome._tag === "Die"
+                  ? outcome.defect
+                  : new Error(`step "${slot.stepId}" failed with an undeclared error: ${showValue(shown)}`, {
+                    cause: shown
+                  })
+              )
+              encodedExit = step.encodeExit(finalExit)
+            }
+            yield* execution.complete(slot, { ...record, stopReason: decision.reason }, Either.getOrThrow(encodedExit))
             yield* execution.progress({
               _tag: "StepFailed",
               stepId: slot.stepId,
               attempt,
-              error: defect,
-              reason: "defect"
-            })
-            return yield* failed
-          }
-
-          let outcome = outcomeOf(exit.cause)
-          if (outcome._tag === "Fail" && Either.isLeft(step.encodeError(outcome.error))) {
-            // An error the step does not declare is a bug of the step: decided on and recorded as a defect.
-            outcome = {
-              _tag: "Die",
-              defect: new Error(
-                `step "${slot.stepId}" failed with an undeclared error: ${showValue(outcome.error)}`,
-                { cause: outcome.error }
-              )
-            }
-          }
-          const random = yield* Random.next
-          const decision = yield* driver.next({
-            attempt,
-            outcome,
-            elapsedMillis: finishedAt - firstStartedAt,
-            random
-          }, finishedAt)
-          const encodedError = outcome._tag === "Fail"
-            ? step.encodeError(outcome.error)
-            : Schema.encodeEither(Failure.Defect)(outcome.defect)
-          const record: AttemptRecord = {
-            attempt,
-            startedAt,
-            finishedAt,
-            outcome: outcome._tag === "Fail" ? "failure" : "defect",
-            error: Either.getOrUndefined(encodedError)
-          }
-          const shown = outcome._tag === "Fail" ? outcome.error : outcome.defect
-          if (decision._tag === "Retry") {
-            yield* execution.recordAttempt(slot, { ...record, delayMillis: decision.delayMillis })
-            yield* execution.progress({
-              _tag: "StepRetrying",
-              stepId: slot.stepId,
-              attempt,
               error: shown,
-              delayMillis: decision.delayMillis
+              reason: decision.reason
             })
-            // A zero delay must not go through a timer.
-            if (decision.delayMillis > 0) yield* Effect.sleep(Duration.millis(decision.delayMillis))
-            continue
+            // Hand back the decoded failure, as replay would.
+            const decoded = step.decodeExit(Either.getOrThrow(encodedExit))
+            return yield* (Either.isRight(decoded) ? decoded.right : finalExit) as Exit.Exit<A, E>
           }
-          let finalExit: Exit.Exit<unknown, unknown> = exit
-          let encodedExit = step.encodeExit(finalExit)
-          if (Either.isLeft(encodedExit)) {
-            // The step failed with an error its schema does not declare: that is a defect of the step.
-            finalExit = Exit.die(
-              outcome._tag === "Die"
-                ? outcome.defect
-                : new Error(`step "${slot.stepId}" failed with an undeclared error: ${showValue(shown)}`, {
-                  cause: shown
-                })
-            )
-            encodedExit = step.encodeExit(finalExit)
-          }
-          yield* execution.complete(slot, { ...record, stopReason: decision.reason }, Either.getOrThrow(encodedExit))
-          yield* execution.progress({
-            _tag: "StepFailed",
-            stepId: slot.stepId,
-            attempt,
-            error: shown,
-            reason: decision.reason
-          })
-          // Hand back the decoded failure, as replay would.
-          const decoded = step.decodeExit(Either.getOrThrow(encodedExit))
-          return yield* (Either.isRight(decoded) ? decoded.right : finalExit) as Exit.Exit<A, E>
-        }
-      })
+        }),
+        execution.leave(slot)
+      )
     }))
