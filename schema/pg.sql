@@ -83,3 +83,5 @@ CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, 
 CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
 
 CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
+
+CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status = 'sleeping';

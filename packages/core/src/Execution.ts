@@ -14,7 +14,7 @@ import type * as Option from "effect/Option"
  * What kind of journal entry a step is. Durable primitives are steps of their own kind; a `group`
  * entry records the end of a task group (`Workflow.all`, `Workflow.forEach`).
  */
-export type StepKind = "step" | "now" | "random" | "uuid" | "group"
+export type StepKind = "step" | "now" | "random" | "uuid" | "group" | "sleep"
 
 /**
  * The task-group branch the current fiber runs in: `""` in the body itself, `ship[1]` in branch 1
@@ -115,6 +115,13 @@ export interface ExecutionService {
    * depend on timing, so an engine refuses that, pointing at `Workflow.all`.
    */
   readonly leave: (slot: StepSlot) => Effect.Effect<void>
+  /**
+   * Returns at `wakeAt` (epoch milliseconds). A short wait sleeps in this fiber; a long one may
+   * suspend the whole run instead (it then holds no memory or worker slot, and this effect never
+   * returns: the run resumes by replay, and the caller's journaled steps bring it back here with
+   * less or nothing left to wait). `reason` says what the run waits for (`sleeping until ...`).
+   */
+  readonly waitUntil: (wakeAt: number, reason: string) => Effect.Effect<void>
   /** Reports progress; never fails and never blocks the step for long. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
 }

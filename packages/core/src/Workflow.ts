@@ -4,9 +4,11 @@
  * primitives (`now`, `random`, `uuid`) are journaled so a replay sees the values the first run saw.
  */
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
+import { Execution as ExecutionTag } from "./Execution.js"
 import type { Execution } from "./Execution.js"
 import * as Failure from "./Failure.js"
 import * as internal from "./internal/stepRunner.js"
@@ -139,6 +141,47 @@ export const now: Effect.Effect<number, never, Execution> = internal.run(nowStep
 
 /** A random number in [0, 1), journaled. */
 export const random: Effect.Effect<number, never, Execution> = internal.run(randomStep, Random.next) as never
+
+const sleepStep = internal.compile({
+  name: "$sleep",
+  kind: "sleep",
+  success: Schema.Number,
+  error: undefined,
+  retry: Retry.none,
+  timeout: undefined
+})
+
+const waitUntil = (wakeAt: number): Effect.Effect<void, never, Execution> =>
+  Effect.flatMap(
+    ExecutionTag,
+    (execution) => execution.waitUntil(wakeAt, `sleeping until ${new Date(wakeAt).toISOString()}`)
+  )
+
+/**
+ * A durable sleep: the wake time is journaled when the sleep starts, so a run that crashes or
+ * suspends wakes at the original time, not later. A long sleep suspends the run (no memory, no
+ * worker slot; the process may exit) and any worker resumes it on time; a short one sleeps in
+ * process. A sleep of zero or less does nothing and journals nothing.
+ */
+export const sleep = (duration: Duration.DurationInput): Effect.Effect<void, never, Execution> => {
+  const millis = Duration.toMillis(Duration.decode(duration))
+  if (!(millis > 0)) return Effect.void
+  return Effect.flatMap(
+    internal.run(sleepStep, Effect.map(Clock.currentTimeMillis, (now) => now + millis)) as Effect.Effect<
+      number,
+      never,
+      Execution
+    >,
+    waitUntil
+  )
+}
+
+/**
+ * Sleeps until `date` (see `sleep`). Compute the date from the input or from `Workflow.now`, not
+ * from `Date.now()`, so that a replay waits for the same time.
+ */
+export const sleepUntil = (date: Date | number): Effect.Effect<void, never, Execution> =>
+  waitUntil(typeof date === "number" ? date : date.getTime())
 
 const hex = (n: number) => n.toString(16).padStart(2, "0")
 

@@ -14,6 +14,8 @@
  * survives in memory is caught here. Misuse of the contract (completing a step twice, recording an
  * attempt out of order, using a slot that was never entered) dies with an error saying so.
  */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -164,6 +166,11 @@ export const make = (options: Options = {}): TestExecution => {
         return Effect.succeed(slot)
       }),
     leave: () => Effect.void,
+    waitUntil: (wakeAt) =>
+      Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => now < wakeAt ? Effect.sleep(Duration.millis(wakeAt - now)) : Effect.void
+      ),
     recordAttempt: (slot, attempt) =>
       Effect.suspend(() => {
         const entry = entryOf(slot)

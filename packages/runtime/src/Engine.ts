@@ -18,6 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { LeaseLost, StoreUnavailable } from "./Errors.js"
+import { RunSuspended } from "./Errors.js"
 import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
 import { Store } from "./Store.js"
 
@@ -41,7 +42,17 @@ export interface ExecuteOptions {
    * `storageRetry`: exponential from 100 ms to 5 s, jittered, for up to 10 minutes.
    */
   readonly storageRetry?: Schedule.Schedule<unknown, StoreUnavailable> | undefined
+  /**
+   * A wait (durable sleep, retry backoff) at least this long suspends the run: it is recorded
+   * `sleeping` until its time, its lease and memory are given up, and execution ends with
+   * RunSuspended. Shorter waits sleep in process, as do waits inside a task group's branches.
+   * Default 5 seconds.
+   */
+  readonly suspendAfter?: Duration.DurationInput | undefined
 }
+
+/** The default of `ExecuteOptions.suspendAfter`. */
+export const defaultSuspendAfter: Duration.Duration = Duration.seconds(5)
 
 /**
  * The default retry of the engine's storage calls: exponential backoff from 100 ms, each delay
@@ -162,20 +173,22 @@ const encodeCause = (workflow: Workflow.Any, cause: Cause.Cause<unknown>): unkno
  * Executes a run already claimed by `options.owner` until it ends, and records the end.
  *
  * Fails with the store's error when the store goes away or the lease is lost: the run is then
- * not finished here and resumes elsewhere from its journal. When the fiber is interrupted
+ * not finished here and resumes elsewhere from its journal. Fails with RunSuspended when the run
+ * suspended itself to wait (see `suspendAfter`): not a failure, it continues when due. When the fiber is interrupted
  * (Ctrl-C, shutdown), the lease is released and the run stays resumable.
  */
 export const execute = <W extends Workflow.Any>(
   workflow: W,
   run: RunRecord,
   options: ExecuteOptions
-): Effect.Effect<Executed, StoreUnavailable | LeaseLost, Store | Workflow.Requirements<W>> =>
+): Effect.Effect<Executed, StoreUnavailable | LeaseLost | RunSuspended, Store | Workflow.Requirements<W>> =>
   Effect.gen(function*() {
     const store = yield* Store
     const leaseMillis = options.leaseMillis ?? 30_000
     const owner = options.owner
     const retrySchedule = options.storageRetry ?? storageRetry
     const stopRequested = options.stopRequested ?? (() => undefined)
+    const suspendAfterMillis = Duration.toMillis(Duration.decode(options.suspendAfter ?? defaultSuspendAfter))
     const retrying = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreUnavailable>, onRetry?: () => void) =>
       retryStorage(effect, retrySchedule, `run ${run.id}: ${operation}`, onRetry)
     const journal = yield* retrying("reading its journal", store.readJournal(run.id))
@@ -208,6 +221,8 @@ export const execute = <W extends Workflow.Any>(
     let aborted: StoreUnavailable | LeaseLost | undefined
     // Set when the body stopped at a step boundary because the worker asked it to.
     let stoppedFor: string | undefined
+    // Set when the body stopped to wait, suspended, for a time.
+    let suspended: { readonly wakeAt: number; readonly reason: string } | undefined
 
     const stopHere = () =>
       Effect.suspend(() => {
@@ -326,6 +341,19 @@ export const execute = <W extends Workflow.Any>(
             })
           )
         }).pipe(Effect.catchAll(abortWith)),
+      // A branch of a task group never suspends the run: its siblings may be running.
+      waitUntil: (wakeAt, reason) =>
+        Effect.flatMap(
+          FiberRef.get(Execution.currentScope),
+          (path) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const remaining = wakeAt - now
+              if (remaining <= 0) return Effect.void
+              if (remaining < suspendAfterMillis || path !== "") return Effect.sleep(Duration.millis(remaining))
+              suspended ??= { wakeAt, reason }
+              return Effect.interrupt
+            })
+        ),
       leave: (slot) =>
         Effect.sync(() => {
           const scope = scopes.get(scopeOf(slot.stepId))
@@ -387,6 +415,11 @@ export const execute = <W extends Workflow.Any>(
           return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
         }
         if (aborted !== undefined) return yield* Effect.fail(aborted)
+        if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+          const { reason, wakeAt } = suspended
+          yield* retrying("suspending", store.suspendRun({ id: run.id, owner, wakeAt, reason, now }))
+          return yield* Effect.fail(new RunSuspended({ runId: run.id, wakeAt, reason }))
+        }
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
           // Best effort, not retried: this is a shutdown or a Ctrl-C, and a lease that could not be
           // released expires by itself.

@@ -44,6 +44,20 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>("@weft/runtime/Leas
   }
 }
 
+/**
+ * Not a failure: the run suspended itself (a durable sleep, a long retry backoff) and holds no
+ * lease, memory or worker slot until `wakeAt`; a worker claims it then and it continues by replay.
+ */
+export class RunSuspended extends Schema.TaggedError<RunSuspended>("@weft/runtime/RunSuspended")("RunSuspended", {
+  runId: Schema.String,
+  wakeAt: Schema.Number,
+  reason: Schema.String
+}) {
+  get message(): string {
+    return `run ${this.runId} is ${this.reason}`
+  }
+}
+
 /** The run is held by a live worker, or is finished, so it cannot be claimed now. */
 export class RunNotClaimable extends Schema.TaggedError<RunNotClaimable>("@weft/runtime/RunNotClaimable")(
   "RunNotClaimable",

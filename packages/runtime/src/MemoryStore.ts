@@ -49,7 +49,11 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         let earliest: number | undefined
         for (const run of runs.values()) {
           if (!queues.includes(run.queue) || (workflows !== undefined && !workflows.includes(run.workflow))) continue
-          const at = run.status === "queued" ? run.wakeAt : run.status === "running" ? run.leaseExpiresAt : undefined
+          const at = run.status === "queued" || run.status === "sleeping"
+            ? run.wakeAt
+            : run.status === "running"
+            ? run.leaseExpiresAt
+            : undefined
           if (at !== undefined && at > now && (earliest === undefined || at < earliest)) earliest = at
         }
         return Option.fromNullable(earliest)
@@ -159,8 +163,17 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
               (run.status === "running" && run.leaseExpiresAt !== undefined && run.leaseExpiresAt <= now))
           )
           .sort(claimOrder)
-          .slice(0, Math.max(0, Math.floor(limit)))
-        return runnable.map((run) => {
+        // Due sleepers first, in wake order: resuming started work comes before starting new runs.
+        const woken = Array.from(runs.values())
+          .filter((run) =>
+            run.status === "sleeping" && run.wakeAt !== undefined && run.wakeAt <= now && queues.includes(run.queue) &&
+            (workflows === undefined || workflows.includes(run.workflow))
+          )
+          .sort((a, b) => a.wakeAt! - b.wakeAt! || compareCodePoints(a.id, b.id))
+        const taken = [...woken, ...runnable].slice(0, Math.max(0, Math.floor(limit)))
+        return taken.map((run) => {
+          // Waking from a sleep is the run's own plan, not a recovery.
+          if (run.status === "sleeping") run.recoveries -= 1
           take(run, owner, leaseMillis, now)
           return toRun(run)
         })
@@ -172,6 +185,20 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
         run.leaseExpiresAt = now + leaseMillis
         run.updatedAt = now
+        return Effect.void
+      }),
+
+    suspendRun: ({ id, now, owner, reason, wakeAt }) =>
+      Effect.suspend(() => {
+        const run = fence(id, owner)
+        if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
+        run.status = "sleeping"
+        run.leaseOwner = undefined
+        run.leaseExpiresAt = undefined
+        run.wakeAt = wakeAt
+        run.reason = reason
+        run.updatedAt = now
+        bus.publish(run.queue)
         return Effect.void
       }),
 

@@ -176,15 +176,19 @@ CREATE TABLE weft_attempts (
     pg:
       `CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');`
   },
-  // nextWakeAt: an idle worker sleeps until the earliest delayed run of its queues is due, or the
-  // earliest lease of a running run expires (its worker may be dead), instead of polling for them.
+  // nextWakeAt: an idle worker sleeps until the earliest delayed or sleeping run of its queues is
+  // due, or the earliest lease of a running run expires (its worker may be dead), instead of
+  // polling for them. Sleeping runs stay out of weft_runs_runnable: claimNext promotes the due ones
+  // through weft_runs_sleeping, so a million sleepers never slow a claim.
   {
     version: 3,
     name: "wake times and lease expiries per queue",
     sqlite: `CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
-CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';`,
+CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
+CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status = 'sleeping';`,
     pg: `CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
-CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';`
+CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
+CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status = 'sleeping';`
   }
 ]
 

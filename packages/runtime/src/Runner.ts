@@ -4,9 +4,11 @@
  */
 import type { Execution, Workflow } from "@weft/core"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Engine from "./Engine.js"
-import type { LeaseLost, RunNotClaimable, StoreUnavailable } from "./Errors.js"
+import type { LeaseLost, RunNotClaimable, RunSuspended, StoreUnavailable } from "./Errors.js"
 import * as Owner from "./Owner.js"
 import { Store } from "./Store.js"
 
@@ -21,9 +23,19 @@ export interface Options {
    */
   readonly force?: boolean | undefined
   readonly onProgress?: ((event: Execution.ProgressEvent) => Effect.Effect<void>) | undefined
+  /** See `Engine.ExecuteOptions.suspendAfter`. */
+  readonly suspendAfter?: Duration.DurationInput | undefined
+  /**
+   * Told when the run suspends itself (a long durable sleep or backoff). This process then waits,
+   * holding no lease (a worker may take the run meanwhile), and claims the run again when due.
+   */
+  readonly onSuspended?: ((suspended: RunSuspended) => Effect.Effect<void>) | undefined
 }
 
-/** Claims the run for this process (see `force`) and executes it to its end. */
+/**
+ * Claims the run for this process (see `force`) and executes it to its end, waiting out its
+ * suspensions in this process (without a lease) and claiming it again each time it is due.
+ */
 export const claimAndExecute = <W extends Workflow.Any>(
   workflow: W,
   runId: string,
@@ -41,8 +53,24 @@ export const claimAndExecute = <W extends Workflow.Any>(
     const existing = yield* store.getRun(runId)
     const staleLocal = existing._tag === "Some" && existing.value.leaseOwner !== undefined &&
       existing.value.leaseOwner !== owner && Owner.isGoneLocally(existing.value.leaseOwner)
-    const run = existing._tag === "Some" && existing.value.leaseOwner === owner
+    let run = existing._tag === "Some" && existing.value.leaseOwner === owner
       ? existing.value
       : yield* store.claimRun({ id: runId, owner, leaseMillis, now, force: options.force === true || staleLocal })
-    return yield* Engine.execute(workflow, run, { owner, leaseMillis, onProgress: options.onProgress })
+    while (true) {
+      const executed = yield* Effect.either(
+        Engine.execute(workflow, run, {
+          owner,
+          leaseMillis,
+          onProgress: options.onProgress,
+          suspendAfter: options.suspendAfter
+        })
+      )
+      if (Either.isRight(executed)) return executed.right
+      if (executed.left._tag !== "RunSuspended") return yield* Effect.fail(executed.left)
+      const suspended = executed.left
+      if (options.onSuspended !== undefined) yield* options.onSuspended(suspended)
+      const waitMillis = suspended.wakeAt - (yield* Clock.currentTimeMillis)
+      if (waitMillis > 0) yield* Effect.sleep(Duration.millis(waitMillis))
+      run = yield* store.claimRun({ id: runId, owner, leaseMillis, now: yield* Clock.currentTimeMillis })
+    }
   })

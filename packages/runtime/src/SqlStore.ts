@@ -243,11 +243,13 @@ export const makeWith = (
         Effect.gen(function*() {
           if (queues.length === 0 || workflows?.length === 0) return Option.none()
           const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
+          const queue = sql`queue IN ${sql.in(queues)}`
           const rows = yield* sql<{ readonly at: number | string | null }>`SELECT MIN(at) AS at FROM (
               SELECT MIN(wake_at) AS at FROM weft_runs
-              WHERE status = 'queued' AND wake_at IS NOT NULL AND queue IN ${
-            sql.in(queues)
-          } AND wake_at > ${now} ${known}
+              WHERE status = 'queued' AND wake_at IS NOT NULL AND ${queue} AND wake_at > ${now} ${known}
+              UNION ALL
+              SELECT MIN(wake_at) AS at FROM weft_runs
+              WHERE status = 'sleeping' AND ${queue} AND wake_at > ${now} ${known}
               UNION ALL
               SELECT MIN(lease_expires_at) AS at FROM weft_runs
               WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at > ${now} ${known}
@@ -375,11 +377,27 @@ export const makeWith = (
             pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
             orElse: () => sql.literal("")
           })
+          // Due sleepers first, in wake order, through their own index (sleeping runs are not in the
+          // runnable index, so many of them never slow this claim); waking is not a recovery.
+          const wake = sql<RunRow>`UPDATE weft_runs
+              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                reason = NULL, updated_at = ${now}
+              WHERE id IN (
+                SELECT id FROM weft_runs
+                WHERE status = 'sleeping' AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+                ORDER BY wake_at, id
+                LIMIT ${take}
+                ${lock})
+              RETURNING *`
           const claimed = (yield* journal.submit({
             operation: "claimNext",
             runId: "",
             owner,
-            touch: statement(sql<RunRow>`UPDATE weft_runs
+            touch: statement(Effect.flatMap(wake, (woken) =>
+              woken.length >= take ?
+                Effect.succeed(woken.map(toRun).sort(wakeOrder)) :
+                Effect.map(
+                  sql<RunRow>`UPDATE weft_runs
               SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
                 recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
                 started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
@@ -389,12 +407,14 @@ export const makeWith = (
                   AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
                     OR (status = 'running' AND lease_expires_at <= ${now}))
                 ORDER BY priority DESC, created_at, id
-                LIMIT ${take}
+                LIMIT ${take - woken.length}
                 ${lock})
-              RETURNING *`)
-          })) as ReadonlyArray<RunRow>
-          // RETURNING follows no ORDER BY: put the runs back in claim order.
-          return claimed.map(toRun).sort(claimOrder)
+              RETURNING *`,
+                  (started) => [...woken.map(toRun).sort(wakeOrder), ...started.map(toRun).sort(claimOrder)]
+                )))
+          })) as ReadonlyArray<RunRecord>
+          // RETURNING follows no ORDER BY: the runs are put back in claim order above.
+          return claimed
         }).pipe(mapErrors("claimNext")),
 
       renewLease: ({ id, leaseMillis, now, owner }) =>
@@ -404,6 +424,18 @@ export const makeWith = (
           owner,
           touch: statement(sql`UPDATE weft_runs SET lease_expires_at = ${now + leaseMillis}, updated_at = ${now}
             WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
+        }),
+
+      suspendRun: ({ id, now, owner, reason, wakeAt }) =>
+        fenced({
+          operation: "suspendRun",
+          runId: id,
+          owner,
+          touch: statement(sql`UPDATE weft_runs
+            SET status = 'sleeping', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${wakeAt},
+              reason = ${reason}, updated_at = ${now}
+            WHERE id = ${id} AND lease_owner = ${owner} RETURNING id, queue`),
+          wakes: true
         }),
 
       releaseRun: ({ id, now, owner, reason }) =>
@@ -698,5 +730,8 @@ const notClaimable = (runId: string, run: RunRecord | undefined): RunNotClaimabl
 }
 
 const normalizeLimit = (limit: number): number => Math.max(0, Math.floor(limit))
+
+const wakeOrder = (a: RunRecord, b: RunRecord): number =>
+  (a.wakeAt ?? 0) - (b.wakeAt ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 const mapErrors = Migrations.mapSqlErrors

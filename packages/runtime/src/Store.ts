@@ -114,7 +114,7 @@ export interface StoreService {
   readonly dialect: string
   /**
    * Notices that a queue's runnable runs changed: a run was created unclaimed (due now, or delayed:
-   * an idle worker then sleeps until its time), or released. Each element is the queue's name, or `"*"` when notices may have been missed (the stream
+   * an idle worker then sleeps until its time), released, or suspended until a time. Each element is the queue's name, or `"*"` when notices may have been missed (the stream
    * reconnected) and any queue may have work. Notices are hints: a worker claims on one, and
    * still sleeps no longer than its poll interval or `nextWakeAt` without one. The stream fails
    * with StoreUnavailable when the notice channel breaks; subscribe again to resume.
@@ -127,7 +127,7 @@ export interface StoreService {
   readonly sharedWakeups: boolean
   /**
    * The earliest time after `now` when a run of `queues` (of `workflows`, when given) becomes
-   * claimable with no notice: a delayed run's `wakeAt`, or the expiry of a running run's lease
+   * claimable with no notice: a delayed or sleeping run's `wakeAt`, or the expiry of a running run's lease
    * (its worker may have died). None when there is no such run.
    */
   readonly nextWakeAt: (options: {
@@ -160,8 +160,9 @@ export interface StoreService {
    * claimed (as `claimRun` leaves a run: `running`, leased until `now + leaseMillis`, started,
    * a recovery counted when it had started before, reason cleared), in claim order.
    *
-   * Runnable: `queued` and due (no `wakeAt`, or `wakeAt <= now`), or `running` with an expired
-   * lease (`leaseExpiresAt <= now`: its worker died, and the run continues from its journal).
+   * Runnable: `queued` and due (no `wakeAt`, or `wakeAt <= now`), `sleeping` and due (taken in
+   * `wakeAt` order, then ordered as the others), or `running` with an expired lease
+   * (`leaseExpiresAt <= now`: its worker died, and the run continues from its journal).
    *
    * Order: HIGHER priority first (a run started with no priority has 0, so it comes after
    * positive priorities and before negative ones), then the oldest `createdAt`, then `id` (code
@@ -182,6 +183,17 @@ export interface StoreService {
     readonly id: string
     readonly owner: string
     readonly leaseMillis: number
+    readonly now: number
+  }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
+  /**
+   * Suspends the run until `wakeAt`: `sleeping`, no lease, `reason` saying why. It holds no worker
+   * slot; `claimNext` takes it again once due (and `claimRun` at any time).
+   */
+  readonly suspendRun: (options: {
+    readonly id: string
+    readonly owner: string
+    readonly wakeAt: number
+    readonly reason: string
     readonly now: number
   }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
   /** Gives the lease up, leaving the run `queued` with `reason`, so it can be resumed at once. */

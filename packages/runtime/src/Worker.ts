@@ -27,7 +27,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.js"
-import type { LeaseLost, StoreUnavailable } from "./Errors.js"
+import type { LeaseLost, RunSuspended, StoreUnavailable } from "./Errors.js"
 import { anyQueue } from "./internal/WakeBus.js"
 import * as Owner from "./Owner.js"
 import type { Outcome, RunRecord } from "./Store.js"
@@ -37,6 +37,8 @@ import { Store } from "./Store.js"
 export type WorkerEvent =
   | { readonly _tag: "RunStarted"; readonly run: RunRecord }
   | { readonly _tag: "RunFinished"; readonly run: RunRecord; readonly outcome: Outcome }
+  /** The run suspended itself until `wakeAt` (a durable sleep, a long backoff); it holds no slot meanwhile. */
+  | { readonly _tag: "RunSuspended"; readonly run: RunRecord; readonly wakeAt: number; readonly reason: string }
   /** The run stopped here without an end (shutdown, store gone, lease lost); it resumes from its journal. */
   | { readonly _tag: "RunStopped"; readonly run: RunRecord; readonly reason: string }
   /** Shutdown began: no more claims; `inFlight` runs get `graceMillis` to reach a step boundary. */
@@ -70,6 +72,8 @@ export interface Options<W extends Workflow.Any> {
   readonly grace?: Duration.DurationInput | undefined
   /** The lease owner. Default: a new `host:pid:random` id. */
   readonly owner?: string | undefined
+  /** Waits at least this long suspend the run (see `Engine.ExecuteOptions.suspendAfter`). Default 5 seconds. */
+  readonly suspendAfter?: Duration.DurationInput | undefined
   /** How the engine retries its storage calls (see `Engine.storageRetry`, the default). */
   readonly storageRetry?: Schedule.Schedule<unknown, StoreUnavailable> | undefined
   /** Live progress of every run. */
@@ -133,10 +137,15 @@ export const start = <W extends Workflow.Any>(
           owner,
           leaseMillis,
           storageRetry: options.storageRetry,
+          suspendAfter: options.suspendAfter,
           stopRequested: () => stopReason,
           onProgress: options.onProgress === undefined ? undefined : (event) => options.onProgress!(event, run)
-        }) as Effect.Effect<Engine.Executed, StoreUnavailable | LeaseLost>).pipe(
+        }) as Effect.Effect<Engine.Executed, StoreUnavailable | LeaseLost | RunSuspended>).pipe(
           Effect.flatMap((executed) => emit({ _tag: "RunFinished", run, outcome: executed.outcome })),
+          Effect.catchTag(
+            "RunSuspended",
+            ({ reason, wakeAt }) => emit({ _tag: "RunSuspended", run, wakeAt, reason })
+          ),
           Effect.catchAll((error) => {
             const reason = `${error.message}; the run resumes from its journal`
             return Effect.zipRight(

@@ -397,6 +397,95 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
     })
 
+    describe("suspendRun", () => {
+      test(
+        "leaves the run sleeping until its wake time, with no lease, and claimNext takes it once due, first",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.createRun(newRun({ id: "fresh", priority: 5, now: T0 }))
+          yield* store.suspendRun({
+            id: "run-1",
+            owner: "w1",
+            wakeAt: T0 + 60_000,
+            reason: "sleeping until then",
+            now: T0 + 5
+          })
+          expect(yield* getRun("run-1")).toMatchObject({
+            status: "sleeping",
+            leaseOwner: undefined,
+            leaseExpiresAt: undefined,
+            wakeAt: T0 + 60_000,
+            reason: "sleeping until then",
+            recoveries: 0
+          })
+          const claim = (now: number, limit = 5) =>
+            store.claimNext({ owner: "w2", queues: ["default"], limit, leaseMillis: LEASE, now })
+          expect((yield* claim(T0 + 10, 5)).map((run) => run.id)).toEqual(["fresh"])
+          // The lease of "fresh" expires first; then the sleeper is due.
+          expect(yield* store.nextWakeAt({ queues: ["default"], now: T0 + 10 })).toEqual(Option.some(T0 + 10 + LEASE))
+          yield* store.finishRun({
+            id: "fresh",
+            owner: "w2",
+            outcome: { status: "succeeded", output: null },
+            now: T0 + 11
+          })
+          expect(yield* store.nextWakeAt({ queues: ["default"], now: T0 + 11 })).toEqual(Option.some(T0 + 60_000))
+          expect(yield* claim(T0 + 59_999)).toEqual([])
+          const [woken] = yield* claim(T0 + 60_000)
+          // Waking from a planned sleep is not a recovery.
+          expect(woken).toMatchObject({
+            id: "run-1",
+            status: "running",
+            leaseOwner: "w2",
+            recoveries: 0,
+            reason: undefined
+          })
+        })
+      )
+
+      test(
+        "due sleepers come before queued runs, whatever their priority, in wake order",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* store.createRun(newRun({ id: "queued", priority: 9, now: T0 }))
+          for (const [id, wakeAt] of [["late", T0 + 20], ["early", T0 + 10]] as const) {
+            yield* claimed({ id })
+            yield* store.suspendRun({ id, owner: "w1", wakeAt, reason: "sleeping", now: T0 + 1 })
+          }
+          const runs = yield* store.claimNext({
+            owner: "w2",
+            queues: ["default"],
+            limit: 2,
+            leaseMillis: LEASE,
+            now: T0 + 30
+          })
+          expect(runs.map((run) => run.id)).toEqual(["early", "late"])
+          const next = yield* store.claimNext({
+            owner: "w2",
+            queues: ["default"],
+            limit: 2,
+            leaseMillis: LEASE,
+            now: T0 + 30
+          })
+          expect(next.map((run) => run.id)).toEqual(["queued"])
+        })
+      )
+
+      test(
+        "fails with LeaseLost for another owner and changes nothing",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const before = yield* claimed()
+          const error = yield* Effect.flip(
+            store.suspendRun({ id: "run-1", owner: "w2", wakeAt: T0 + 1_000, reason: "no", now: T0 + 1 })
+          )
+          expect(error._tag).toBe("LeaseLost")
+          expect(yield* getRun("run-1")).toEqual(before)
+        })
+      )
+    })
+
     describe("wakeups", () => {
       liveTest(
         "tell the queue of a run created unclaimed (due or delayed) or released; not of a run created claimed",

@@ -4,7 +4,7 @@
  * leaves in-flight runs queued for another worker, without re-running completed steps.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Step, Workflow } from "@weft/core"
+import { Retry, Step, Workflow } from "@weft/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -15,9 +15,14 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Client from "../src/Client.js"
 import * as MemoryStore from "../src/MemoryStore.js"
+import * as Runner from "../src/Runner.js"
 import * as SqliteStore from "../src/SqliteStore.js"
 import { isTerminal, Store } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
+
+class Flaky extends Schema.TaggedError<Flaky>()("Flaky", { n: Schema.Number }) {
+  readonly retryable = true
+}
 
 const stores = {
   memory: () => MemoryStore.layer,
@@ -288,6 +293,112 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         yield* Fiber.interrupt(worker)
         expect(run.output).toBe(8)
         expect(run.startedAt).toBeGreaterThanOrEqual(wakeAt)
+      })))
+
+    it.live("a long durable sleep suspends the run: no slot held, woken on time, steps before it not run again", () =>
+      provide(
+        Effect.gen(function*() {
+          const counts = new Map<string, number>()
+          const hit = (key: string) => Effect.sync(() => counts.set(key, (counts.get(key) ?? 0) + 1))
+          const before = Step.make({ name: "before", success: Schema.Number, run: () => Effect.as(hit("before"), 1) })
+          const after = Step.make({ name: "after", success: Schema.Number, run: () => Effect.as(hit("after"), 2) })
+          const wf = Workflow.make({
+            name: "napper",
+            input: Schema.Void,
+            success: Schema.Number,
+            run: () =>
+              Effect.gen(function*() {
+                const a = yield* before()
+                yield* Workflow.sleep("400 millis")
+                return a + (yield* after())
+              })
+          })
+          const client = yield* Client.Client
+          const events: Array<Worker.WorkerEvent> = []
+          const worker = yield* Worker.start({
+            workflows: [wf],
+            pollInterval: "1 hour",
+            suspendAfter: "100 millis",
+            onEvent: (event) => Effect.sync(() => events.push(event))
+          })
+          const { runId } = yield* client.start(wf, undefined)
+          while (!events.some((e) => e._tag === "RunSuspended")) yield* Effect.sleep("5 millis")
+          const sleeping = yield* client.status(runId)
+          expect(sleeping.status).toBe("sleeping")
+          expect(sleeping.leaseOwner).toBeUndefined()
+          expect(sleeping.reason).toMatch(/^sleeping until /)
+          expect(yield* worker.inFlight).toBe(0)
+          const [done] = yield* awaitFinal([runId], 4_000)
+          expect(done.status).toBe("succeeded")
+          expect(done.output).toBe(3)
+          expect(done.recoveries).toBe(0)
+          expect(done.finishedAt! - done.createdAt).toBeGreaterThanOrEqual(400)
+          expect(Object.fromEntries(counts)).toEqual({ before: 1, after: 1 })
+          expect(events.map((e) => e._tag)).toEqual(["RunStarted", "RunSuspended", "RunStarted", "RunFinished"])
+        }).pipe(Effect.scoped)
+      ))
+
+    it.live("a long retry backoff suspends the run between attempts and keeps every attempt", () =>
+      provide(
+        Effect.gen(function*() {
+          let attempts = 0
+          const flaky = Step.make({
+            name: "flaky",
+            success: Schema.Number,
+            error: Flaky,
+            retry: Retry.fixed({ delay: "300 millis", attempts: 3 }),
+            run: () =>
+              Effect.suspend(() => ++attempts < 3 ? Effect.fail(new Flaky({ n: attempts })) : Effect.succeed(attempts))
+          })
+          const wf = Workflow.make({
+            name: "backoff",
+            input: Schema.Void,
+            success: Schema.Number,
+            error: Flaky,
+            run: () => flaky()
+          })
+          const client = yield* Client.Client
+          const store = yield* Store
+          const events: Array<Worker.WorkerEvent> = []
+          yield* Worker.start({
+            workflows: [wf],
+            pollInterval: "1 hour",
+            suspendAfter: "100 millis",
+            onEvent: (event) => Effect.sync(() => events.push(event))
+          })
+          const { runId } = yield* client.start(wf, undefined)
+          while (!events.some((e) => e._tag === "RunSuspended")) yield* Effect.sleep("5 millis")
+          expect((yield* client.status(runId)).reason).toMatch(/^backing off until .* after attempt 1 of step flaky$/)
+          const [done] = yield* awaitFinal([runId], 4_000)
+          expect(done.output).toBe(3)
+          expect(events.filter((e) => e._tag === "RunSuspended")).toHaveLength(2)
+          const journal = yield* store.readJournal(runId)
+          expect(journal.attempts.map((a) => [a.attempt, a.outcome, a.delayMillis])).toEqual([
+            [1, "failure", 300],
+            [2, "failure", 300],
+            [3, "success", undefined]
+          ])
+        }).pipe(Effect.scoped)
+      ))
+
+    it.live("weft run's path (Runner) waits out a suspension in process and finishes the run", () =>
+      provide(Effect.gen(function*() {
+        const wf = Workflow.make({
+          name: "inline-nap",
+          input: Schema.Void,
+          success: Schema.String,
+          run: () => Effect.as(Workflow.sleep("300 millis"), "rested")
+        })
+        const client = yield* Client.Client
+        const { runId } = yield* client.start(wf, undefined)
+        const told: Array<string> = []
+        const executed = yield* Runner.claimAndExecute(wf, runId, {
+          suspendAfter: "100 millis",
+          onSuspended: (s) => Effect.sync(() => told.push(s.reason))
+        })
+        expect(executed.outcome).toEqual({ status: "succeeded", output: "rested" })
+        expect(told).toHaveLength(1)
+        expect(told[0]).toMatch(/^sleeping until /)
       })))
   })
 }

@@ -116,6 +116,9 @@ export const compile = (options: {
 }
 
 /** Validates a step name: the journal builds paths from names, so `/` and `#` are reserved. */
+const backingOff = (stepId: string, attempt: number, until: number) =>
+  `backing off until ${new Date(until).toISOString()} after attempt ${attempt} of step ${stepId}`
+
 export const checkName = (name: string): string | undefined =>
   name.length === 0
     ? "a step name must not be empty"
@@ -195,7 +198,8 @@ export const run = <A, E, R>(
                 attempt: last.attempt + 1,
                 untilMillis: last.finishedAt + last.delayMillis
               })
-              yield* Effect.sleep(Duration.millis(remaining))
+              const until = last.finishedAt + last.delayMillis
+              yield* execution.waitUntil(until, backingOff(slot.stepId, last.attempt, until))
             }
           }
           let attempt = last?.attempt ?? 0
@@ -311,7 +315,10 @@ export const run = <A, E, R>(
                 delayMillis: decision.delayMillis
               })
               // A zero delay must not go through a timer.
-              if (decision.delayMillis > 0) yield* Effect.sleep(Duration.millis(decision.delayMillis))
+              if (decision.delayMillis > 0) {
+                const until = finishedAt + decision.delayMillis
+                yield* execution.waitUntil(until, backingOff(slot.stepId, attempt, until))
+              }
               continue
             }
             let finalExit: Exit.Exit<unknown, unknown> = exit
