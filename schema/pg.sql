@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 3).
+-- weft's PostgreSQL schema after every migration (latest version 4).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -84,4 +84,22 @@ CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued
 
 CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
 
-CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status = 'sleeping';
+CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status IN ('sleeping', 'waiting');
+
+-- version 4: signals
+
+ALTER TABLE weft_runs ADD COLUMN waiting_for TEXT;
+
+CREATE TABLE weft_signals (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  payload TEXT,
+  sent_at BIGINT NOT NULL,
+  taken_by TEXT,
+  taken_at BIGINT
+);
+
+CREATE INDEX weft_signals_pending ON weft_signals (run_id, name, seq) WHERE taken_by IS NULL;
+
+CREATE INDEX weft_signals_run ON weft_signals (run_id, seq);

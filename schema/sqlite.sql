@@ -1,4 +1,4 @@
--- weft's SQLite schema after every migration (latest version 3).
+-- weft's SQLite schema after every migration (latest version 4).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 CREATE TABLE weft_attempts (
@@ -46,7 +46,7 @@ CREATE TABLE weft_runs (
   updated_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER
-) STRICT;
+, waiting_for TEXT) STRICT;
 
 CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
 
@@ -58,11 +58,25 @@ CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status
 
 CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');
 
-CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status = 'sleeping';
+CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status IN ('sleeping', 'waiting');
 
 CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
 
 CREATE INDEX weft_runs_workflow_created ON weft_runs (workflow, created_at);
+
+CREATE TABLE weft_signals (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  payload TEXT,
+  sent_at INTEGER NOT NULL,
+  taken_by TEXT,
+  taken_at INTEGER
+) STRICT;
+
+CREATE INDEX weft_signals_pending ON weft_signals (run_id, name, seq) WHERE taken_by IS NULL;
+
+CREATE INDEX weft_signals_run ON weft_signals (run_id, seq);
 
 CREATE TABLE weft_steps (
   run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,

@@ -5,7 +5,7 @@
  */
 import type { Execution } from "@weft/core"
 import type { Store } from "@weft/runtime"
-import type { AttemptView, CauseView, ErrorView, StepView, Trace } from "./Trace.js"
+import type { AttemptView, BranchOutcome, CauseView, ErrorView, StepView, Trace } from "./Trace.js"
 import { summary } from "./Trace.js"
 
 /** How to render: `color` turns ANSI colors on (a TTY, and NO_COLOR unset). */
@@ -20,7 +20,10 @@ export interface ProgressOptions extends Options {
 
 /**
  * The tree of a run that did not succeed: a header line, the run with its steps and their attempts,
- * then its Cause with stacks and `cause` chains.
+ * then its Cause with stacks and `cause` chains. A task group is a node (`⇉ ship  fail-fast, 2
+ * branches`) with a child per branch (`[1] ✗ failed`) holding the branch's steps; in the Cause, the
+ * parts that come from a group's branches are labeled with the branch (`ship[0]: interrupted (a
+ * sibling failed)`).
  *
  * @example
  * ✗ checkout 3f2a6c1e failed in 2.3s: CardDeclined
@@ -46,31 +49,44 @@ export const failureTree = (trace: Trace, options: Options): string => {
     `${run.workflow}(${run.id})`
   ]
   if (trace.steps.length === 0) lines.push(`└─ ${p("dim", "(no steps ran)")}`)
-  const stepRows = align(
-    trace.steps.map((step, i) => [`${branch(i, trace.steps.length)}${stepLabel(step, p)}`, stepNote(step, p)])
-  )
-  trace.steps.forEach((step, i) => {
-    lines.push(stepRows[i])
-    const under = continuation(i, trace.steps.length)
-    if (showsAttempts(step)) {
-      const rows = align(step.attempts.map((attempt, j) => [
-        `${under}${branch(j, step.attempts.length)}${attempt.attempt} ${attemptText(attempt, p)}`,
-        attemptNote(step, attempt, j === step.attempts.length - 1, p)
-      ]))
-      lines.push(...rows)
-    } else if (step.status === "failed" && step.cause !== undefined) {
-      const block = causeBlock(step.cause, p)
-      lines.push(`${under}└─ ${block[0]}`, ...block.slice(1).map((line) => `${under}   ${line}`))
-    }
-  })
-  if (trace.cause !== undefined) lines.push(...causePart(trace.cause, p))
+  // Steps and groups are aligned together (their notes in one column), each step's attempts apart.
+  const rows: Array<readonly [string, string] | string> = []
+  const draw = (nodes: ReadonlyArray<Node>, prefix: string) => {
+    nodes.forEach((node, i) => {
+      const head = `${prefix}${branch(i, nodes.length)}`
+      const under = `${prefix}${continuation(i, nodes.length)}`
+      if (node._tag === "group") {
+        rows.push([`${head}${groupLabel(node, p)}`, groupNote(node, trace, p, true)])
+        node.branches.forEach((b, k) => {
+          rows.push(`${under}${branch(k, node.branches.length)}${branchLabel(node, b, p)}`)
+          draw(b.children, `${under}${continuation(k, node.branches.length)}`)
+        })
+        return
+      }
+      const { step } = node
+      rows.push([`${head}${stepLabel(step, p)}`, stepNote(step, p)])
+      if (showsAttempts(step)) {
+        rows.push(...align(step.attempts.map((attempt, j) => [
+          `${under}${branch(j, step.attempts.length)}${attempt.attempt} ${attemptText(attempt, p)}`,
+          attemptNote(step, attempt, j === step.attempts.length - 1, p)
+        ])))
+      } else if (step.status === "failed" && step.cause !== undefined) {
+        const block = causeBlock(step.cause, p)
+        rows.push(`${under}└─ ${block[0]}`, ...block.slice(1).map((line) => `${under}   ${line}`))
+      }
+    })
+  }
+  draw(treeOf(trace.steps), "")
+  lines.push(...alignSome(rows))
+  if (trace.cause !== undefined) lines.push(...causePart(trace.cause, p, causeLabels(trace)))
   return lines.join("\n")
 }
 
 /**
  * The history of a run for `weft show`: a header (status, version, times, the reason a run is not
  * progressing, recoveries), each step and attempt with its offset from the run's start and its
- * duration, and the Cause of a failed run.
+ * duration, and the Cause of a failed run. Task groups hang their branches and the branches' steps
+ * from the group's row as a tree, as in the failure tree.
  */
 export const timeline = (trace: Trace, options: Options): string => {
   const p = painter(options)
@@ -94,29 +110,51 @@ export const timeline = (trace: Trace, options: Options): string => {
     // step names and errors never push the numbers out of line.
     const origin = run.startedAt ?? run.createdAt
     const offset = (at: number) => `+${formatDuration(Math.max(0, at - origin))}`
-    const steps = align(trace.steps.map((step) => [stepLabel(step, p), stepCount(step, p)]))
-    const rows: Array<readonly [string, string, string]> = []
-    trace.steps.forEach((step, i) => {
-      const took = step.durationMillis === undefined ? "" : formatDuration(step.durationMillis)
-      rows.push([offset(step.startedAt), took, steps[i]])
-      if (!showsAttempts(step)) return
-      const attempts = align(step.attempts.map((attempt, j) => [
-        `  ${attempt.attempt} ${attemptText(attempt, p)}`,
-        attemptNote(step, attempt, j === step.attempts.length - 1, p)
-      ]))
-      step.attempts.forEach((attempt, j) => {
-        rows.push([offset(attempt.startedAt), formatDuration(attempt.durationMillis), attempts[j]])
+    // Rows are [offset, duration, text]; the texts of steps and groups are aligned together.
+    const rows: Array<readonly [string, string, readonly [string, string] | string]> = []
+    // The body's steps start at the left; the branches of a group hang from it as a tree.
+    const draw = (nodes: ReadonlyArray<Node>, prefix: string, tree: boolean) => {
+      nodes.forEach((node, i) => {
+        const head = tree ? `${prefix}${branch(i, nodes.length)}` : prefix
+        const under = tree ? `${prefix}${continuation(i, nodes.length)}` : prefix
+        if (node._tag === "group") {
+          const entry = node.entry
+          const start = entry?.startedAt ?? firstStart(node)
+          rows.push([
+            start === undefined ? "" : offset(start),
+            entry?.durationMillis === undefined ? "" : formatDuration(entry.durationMillis),
+            [`${head}${groupLabel(node, p)}`, groupNote(node, trace, p, false)]
+          ])
+          node.branches.forEach((b, k) => {
+            rows.push(["", "", `${under}${branch(k, node.branches.length)}${branchLabel(node, b, p)}`])
+            draw(b.children, `${under}${continuation(k, node.branches.length)}`, true)
+          })
+          return
+        }
+        const { step } = node
+        const took = step.durationMillis === undefined ? "" : formatDuration(step.durationMillis)
+        rows.push([offset(step.startedAt), took, [`${head}${stepLabel(step, p)}`, stepCount(step, p)]])
+        if (!showsAttempts(step)) return
+        const attempts = align(step.attempts.map((attempt, j) => [
+          `${under}  ${attempt.attempt} ${attemptText(attempt, p)}`,
+          attemptNote(step, attempt, j === step.attempts.length - 1, p)
+        ]))
+        step.attempts.forEach((attempt, j) => {
+          rows.push([offset(attempt.startedAt), formatDuration(attempt.durationMillis), attempts[j]])
+        })
       })
-    })
+    }
+    draw(treeOf(trace.steps), "", false)
+    const texts = alignSome(rows.map(([, , text]) => text))
     const atWidth = Math.max(...rows.map(([at]) => at.length))
     const tookWidth = Math.max(...rows.map(([, took]) => took.length))
     lines.push(
-      ...rows.map(([at, took, text]) =>
-        `  ${p("dim", at.padEnd(atWidth))}  ${p("dim", took.padEnd(tookWidth))}  ${text}`
+      ...rows.map(([at, took], i) =>
+        `  ${p("dim", at.padEnd(atWidth))}  ${p("dim", took.padEnd(tookWidth))}  ${texts[i]}`
       )
     )
   }
-  if (trace.cause !== undefined) lines.push("", ...causePart(trace.cause, p))
+  if (trace.cause !== undefined) lines.push("", ...causePart(trace.cause, p, causeLabels(trace)))
   return lines.join("\n")
 }
 
@@ -258,6 +296,14 @@ const align = (rows: ReadonlyArray<readonly [string, string]>): Array<string> =>
   return rows.map(([left, right]) => (right === "" ? left : `${padEnd(left, width)}  ${right}`))
 }
 
+/** Like `align`, for rows among which some (plain strings) are left as they are. */
+const alignSome = (rows: ReadonlyArray<readonly [string, string] | string>): Array<string> => {
+  const pairs = rows.filter((row): row is readonly [string, string] => typeof row !== "string")
+  const aligned = align(pairs)
+  let next = 0
+  return rows.map((row) => (typeof row === "string" ? row : aligned[next++]))
+}
+
 const branch = (i: number, count: number): string => (i === count - 1 ? "└─ " : "├─ ")
 
 const continuation = (i: number, count: number): string => (i === count - 1 ? "   " : "│  ")
@@ -304,8 +350,130 @@ const stepSymbol = (step: StepView, p: Paint): string => {
   }
 }
 
+/** A step's id in its branch: `ship[1]/pack#2` → `pack#2` (the tree shows the branch). */
+const localId = (step: StepView): string =>
+  step.scope === undefined ? step.stepId : step.stepId.slice(step.scope.length + 1)
+
 const stepLabel = (step: StepView, p: Paint): string =>
-  `${stepSymbol(step, p)} ${step.stepId}${step.kind === "step" ? "" : p("dim", ` (${step.kind})`)}`
+  `${stepSymbol(step, p)} ${localId(step)}${step.kind === "step" ? "" : p("dim", ` (${step.kind})`)}`
+
+// --- task groups as a tree ---------------------------------------------------------------------
+
+/** A step, or a task group with its branches. */
+type Node = { readonly _tag: "step"; readonly step: StepView } | GroupNode
+
+interface GroupNode {
+  readonly _tag: "group"
+  /** The group's step id in its parent branch (`ship`, `ship[1]/boxes`). */
+  readonly id: string
+  /** Its journal entry, once it ended. */
+  entry?: StepView
+  /** By branch index: those with steps, and every branch its entry names. */
+  readonly branches: Array<BranchNode>
+}
+
+interface BranchNode {
+  readonly index: number
+  readonly children: Array<Node>
+}
+
+/** The steps of a trace (in its tree order) as a tree of steps, groups and branches. */
+const treeOf = (steps: ReadonlyArray<StepView>): Array<Node> => {
+  const root: Array<Node> = []
+  const groups = new Map<string, GroupNode>()
+  const branchNode = (group: GroupNode, index: number): BranchNode => {
+    const found = group.branches.find((b) => b.index === index)
+    if (found !== undefined) return found
+    const created: BranchNode = { index, children: [] }
+    group.branches.push(created)
+    group.branches.sort((a, b) => a.index - b.index)
+    return created
+  }
+  const groupNode = (id: string): GroupNode => {
+    const found = groups.get(id)
+    if (found !== undefined) return found
+    const created: GroupNode = { _tag: "group", id, branches: [] }
+    groups.set(id, created)
+    container(parentScope(id)).push(created)
+    return created
+  }
+  // The nodes of the branch at `scope` (`ship[1]/boxes[0]`), its group and branch made as needed.
+  const container = (scope: string): Array<Node> => {
+    const match = /^(.*)\[(\d+)\]$/.exec(scope)
+    return match === null ? root : branchNode(groupNode(match[1]), Number(match[2])).children
+  }
+  for (const step of steps) {
+    if (step.kind === "group") {
+      const group = groupNode(step.stepId)
+      group.entry = step
+      step.group?.branches.forEach((_, index) => branchNode(group, index))
+    } else {
+      container(step.scope ?? "").push({ _tag: "step", step })
+    }
+  }
+  return root
+}
+
+/** When the first step of a group started. */
+const firstStart = (group: GroupNode): number | undefined => {
+  const starts = group.branches.flatMap((b) =>
+    b.children.flatMap((node) => {
+      const at = node._tag === "step" ? node.step.startedAt : node.entry?.startedAt ?? firstStart(node)
+      return at === undefined ? [] : [at]
+    })
+  )
+  return starts.length === 0 ? undefined : Math.min(...starts)
+}
+
+/** `ship[1]/boxes` → `ship[1]`, `ship` → `""`. */
+const parentScope = (id: string): string => {
+  const slash = id.lastIndexOf("/")
+  return slash === -1 ? "" : id.slice(0, slash)
+}
+
+const groupLabel = (group: GroupNode, p: Paint): string => {
+  const symbol = group.entry === undefined ? p("yellow", "⋯") : stepSymbol(group.entry, p)
+  return `${symbol} ${p("bold", "⇉")} ${group.id.slice(group.id.lastIndexOf("/") + 1)}`
+}
+
+const branches = (n: number): string => (n === 1 ? "1 branch" : `${n} branches`)
+
+/** A running run's groups are running; otherwise a group with no entry was cut off. */
+const unfinished = (trace: Trace): string => (trace.run.status === "running" ? "running" : "cut off, no end recorded")
+
+const groupNote = (group: GroupNode, trace: Trace, p: Paint, withDuration: boolean): string => {
+  const { entry } = group
+  if (entry === undefined) return p("yellow", unfinished(trace))
+  const info = entry.group === undefined ? [] : [entry.group.mode, branches(entry.group.branches.length)]
+  const took = withDuration && entry.durationMillis !== undefined
+    ? [p("dim", formatDuration(entry.durationMillis))]
+    : []
+  return [...info, ...took].join(", ")
+}
+
+/** `[1] ✗ failed`; only `[1]` while the group has not ended (its entry says how branches ended). */
+const branchLabel = (group: GroupNode, node: BranchNode, p: Paint): string => {
+  const index = p("dim", `[${node.index}]`)
+  const outcome = group.entry?.group?.branches[node.index]
+  return outcome === undefined || group.entry === undefined
+    ? index
+    : `${index} ${outcomeText(outcome, group.entry, p)}`
+}
+
+const outcomeText = (outcome: BranchOutcome, entry: StepView, p: Paint): string => {
+  switch (outcome) {
+    case "succeeded":
+      return `${p("green", "✓")} succeeded`
+    case "failed":
+      return `${p("red", "✗")} failed`
+    case "interrupted":
+      return `${p("yellow", "⊘")} interrupted${
+        entry.group?.mode === "fail-fast" && entry.status === "failed" ? p("yellow", " (a sibling failed)") : ""
+      }`
+    case "not-started":
+      return p("dim", "○ not started")
+  }
+}
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
@@ -353,32 +521,145 @@ const attemptNote = (step: StepView, attempt: AttemptView, last: boolean, p: Pai
 }
 
 /** The Cause section: `cause: <tree>`, the lines after the first indented by two. */
-const causePart = (cause: CauseView, p: Paint): Array<string> => {
-  const block = causeBlock(cause, p)
+const causePart = (cause: CauseView, p: Paint, labels: CauseLabels = new Map()): Array<string> => {
+  const block = causeBlock(cause, p, labels)
   return [`${p("bold", "cause:")} ${block[0]}`, ...block.slice(1).map((line) => `  ${line}`)]
 }
 
 /** A Cause as lines: the first is the node itself, the others are relative to its start. */
-const causeBlock = (cause: CauseView, p: Paint): Array<string> => {
+const causeBlock = (cause: CauseView, p: Paint, labels: CauseLabels = new Map()): Array<string> => {
+  const label = labels.get(cause)
+  const where = label?.branch === undefined ? "" : p("dim", `${label.branch}: `)
+  // A fiber interrupted many times over (each finalizer adds one) is one interruption to a reader.
+  if (cause.kind !== "empty" && isInterruptOnly(cause)) {
+    const fibers = [
+      ...new Set(interruptsOf(cause).flatMap((node) => (node.fiberId === undefined ? [] : [node.fiberId])))
+    ]
+    const why = label?.sibling === true
+      ? p("yellow", " (a sibling failed)")
+      : fibers.length === 0
+      ? ""
+      : p("dim", ` (fiber${fibers.length === 1 ? "" : "s"} ${fibers.join(", ")})`)
+    return [`${where}${p("yellow", "interrupted")}${why}`]
+  }
   switch (cause.kind) {
     case "empty":
+    case "interrupt": // drawn above
       return [p("dim", "(none recorded)")]
-    case "interrupt":
-      return [p("yellow", "interrupted") + (cause.fiberId === undefined ? "" : p("dim", ` (fiber ${cause.fiberId})`))]
     case "fail":
-    case "defect":
-      return errorBlock(cause.error, p)
+    case "defect": {
+      const [first, ...rest] = errorBlock(cause.error, p)
+      return [`${where}${first}`, ...rest]
+    }
     case "sequential":
     case "parallel": {
-      const lines = [p("dim", cause.kind)]
+      const lines = [`${where}${p("dim", cause.kind)}`]
       cause.children.forEach((child, i) => {
-        const block = causeBlock(child, p)
+        const block = causeBlock(child, p, labels)
         const under = continuation(i, cause.children.length)
         lines.push(`${branch(i, cause.children.length)}${block[0]}`, ...block.slice(1).map((line) => under + line))
       })
       return lines
     }
   }
+}
+
+/** What the cause tree says of a node that ended a task-group branch: which branch, and why. */
+interface CauseLabel {
+  /** The branch path (`ship[1]`), when the Cause could be matched to the group's branches. */
+  readonly branch?: string
+  /** An interruption of a fail-fast group's branch because another branch failed. */
+  readonly sibling: boolean
+}
+
+type CauseLabels = ReadonlyMap<CauseView, CauseLabel>
+
+const isInterruptOnly = (cause: CauseView): boolean =>
+  cause.kind === "interrupt" ||
+  ((cause.kind === "sequential" || cause.kind === "parallel") && cause.children.every(isInterruptOnly))
+
+const interruptsOf = (cause: CauseView): Array<Extract<CauseView, { readonly kind: "interrupt" }>> =>
+  cause.kind === "interrupt"
+    ? [cause]
+    : cause.kind === "sequential" || cause.kind === "parallel"
+    ? cause.children.flatMap(interruptsOf)
+    : []
+
+const hasFailure = (cause: CauseView): boolean =>
+  cause.kind === "fail" || cause.kind === "defect" ||
+  ((cause.kind === "sequential" || cause.kind === "parallel") && cause.children.some(hasFailure))
+
+/** How many ways of reading a group's Cause are tried. */
+const MAX_SHAPES = 64
+
+/**
+ * Labels the parts of a run's Cause that come from failed task groups. A group fails with the
+ * causes of its failed and interrupted branches in branch order, in parallel (nested parallel
+ * causes are flattened, so a failed branch may stand for the branches of a group nested in it):
+ * when a parallel node's children read as one such group, each is labeled with its branch, and a
+ * fail-fast group's interrupted branches as interrupted because a sibling failed. When no group
+ * reads that way but a fail-fast group failed with interrupted branches, the interruptions beside
+ * a failure are still labeled as such.
+ */
+const causeLabels = (trace: Trace): CauseLabels => {
+  const labels = new Map<CauseView, CauseLabel>()
+  if (trace.cause === undefined) return labels
+  const failedGroups = trace.steps
+    .filter((step) => step.kind === "group" && step.status === "failed" && step.group !== undefined)
+    .sort((a, b) => (b.finishedAt ?? 0) - (a.finishedAt ?? 0))
+  if (failedGroups.length === 0) return labels
+  const siblingsFailed = failedGroups.some((step) =>
+    step.group?.mode === "fail-fast" && step.group.branches.includes("interrupted")
+  )
+  const lastIn = (scope: string): StepView | undefined =>
+    trace.steps.filter((step) => (step.scope ?? "") === scope).at(-1)
+
+  interface Expected {
+    readonly outcome: "failed" | "interrupted"
+    readonly label: CauseLabel
+  }
+  // The ways a failed group's Cause can read, as its parallel children.
+  const shapes = (entry: StepView, depth: number): Array<Array<Expected>> => {
+    const group = entry.group
+    if (group === undefined) return []
+    let ways: Array<Array<Expected>> = [[]]
+    group.branches.forEach((outcome, index) => {
+      if (outcome !== "failed" && outcome !== "interrupted") return
+      const branch = `${entry.stepId}[${index}]`
+      const own: Expected = {
+        outcome,
+        label: { branch, sibling: outcome === "interrupted" && group.mode === "fail-fast" }
+      }
+      const options = [[own]]
+      const last = outcome === "failed" ? lastIn(branch) : undefined
+      if (last !== undefined && last.kind === "group" && last.status === "failed" && depth < 4) {
+        options.push(...shapes(last, depth + 1))
+      }
+      ways = ways.flatMap((way) => options.map((option) => [...way, ...option])).slice(0, MAX_SHAPES)
+    })
+    return ways
+  }
+  const readings = failedGroups.flatMap((entry) => shapes(entry, 0))
+
+  const visit = (cause: CauseView) => {
+    if (cause.kind !== "sequential" && cause.kind !== "parallel") return
+    if (cause.kind === "parallel") {
+      const reading = readings.find((way) =>
+        way.length === cause.children.length &&
+        way.every((expected, i) =>
+          expected.outcome === "interrupted" ? isInterruptOnly(cause.children[i]) : hasFailure(cause.children[i])
+        )
+      )
+      if (reading !== undefined) {
+        reading.forEach((expected, i) => labels.set(cause.children[i], expected.label))
+      } else if (siblingsFailed && cause.children.some(hasFailure)) {
+        for (const child of cause.children) if (isInterruptOnly(child)) labels.set(child, { sibling: true })
+      }
+    }
+    cause.children.forEach(visit)
+  }
+  visit(trace.cause)
+  return labels
 }
 
 /** How many stack frames of each error in a chain the tree shows. */

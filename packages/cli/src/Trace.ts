@@ -54,20 +54,45 @@ export interface AttemptView {
  */
 export type StepStatus = "succeeded" | "failed" | "interrupted" | "retrying"
 
-/** A step of the run with all its attempts. Times are epoch milliseconds. */
+/** What a branch of a task group did, as the group's journal entry records it. */
+export type BranchOutcome = "succeeded" | "failed" | "interrupted" | "not-started"
+
+/** How a task group (`Workflow.all`, `Workflow.forEach`) ended: its mode and each branch's outcome. */
+export interface GroupView {
+  readonly mode: "fail-fast" | "settle"
+  /** One outcome per branch, in branch order. */
+  readonly branches: ReadonlyArray<BranchOutcome>
+}
+
+/**
+ * A step of the run with all its attempts, or (`kind: "group"`) the end of a task group. Times are
+ * epoch milliseconds.
+ *
+ * Steps come as a tree in depth-first order: each step in the order of its branch, a group's entry
+ * followed by the steps of its branches in branch order. A step with no completion, or a group with
+ * no entry yet, comes after the completed steps of its branch.
+ */
 export interface StepView {
+  /** The step's id, under its branch path for a step in a task group (`ship[1]/pack#2`). */
   readonly stepId: string
   readonly name: string
   readonly kind: string
-  /** Place among the run's steps; absent for a step that never completed. */
+  /** Place among the steps of its branch; absent for a step that never completed. */
   readonly position?: number
+  /** The task-group branch the step ran in (`ship[1]`, `ship[1]/boxes[0]`); absent in the body itself. */
+  readonly scope?: string
+  /** How many task-group branches deep the step is (`ship[1]/pack`: 1); absent in the body itself. */
+  readonly depth?: number
   readonly status: StepStatus
+  /** For a group: the first start of a step in it, as its entry is written when it ends. */
   readonly startedAt: number
   readonly finishedAt?: number
   readonly durationMillis?: number
   readonly attempts: ReadonlyArray<AttemptView>
-  /** The Cause the step failed with, when it failed. */
+  /** The Cause the step failed with, when it failed (never for a group: see its branches). */
   readonly cause?: CauseView
+  /** For a group entry: its mode and each branch's outcome. */
+  readonly group?: GroupView
 }
 
 /** The run itself. Times are epoch milliseconds. */
@@ -105,43 +130,82 @@ export const fromHistory = (run: Store.RunRecord, journal: Store.Journal): Trace
   }
   for (const list of attemptsByStep.values()) list.sort((a, b) => a.attempt - b.attempt)
 
-  const completed = [...journal.steps].sort((a, b) => a.position - b.position)
+  const completed = journal.steps
+  const done = new Set(completed.map((step) => step.stepId))
+  // Attempts with no completion belong to the step that was in flight when the run (or its group) stopped.
+  const pending = [...attemptsByStep.entries()].filter(([stepId]) => !done.has(stepId))
+
+  // Groups by id: where their entry is in the parent branch, and when their first step started (a
+  // group's entry is written at its end).
+  const groupPosition = new Map<string, number>()
+  for (const step of completed) if (step.kind === "group") groupPosition.set(step.stepId, step.position)
+  const groupStart = new Map<string, number>()
+  const noteStart = (stepId: string, at: number) => {
+    for (const { group } of branchesOf(scopeOf(stepId))) {
+      const first = groupStart.get(group)
+      if (first === undefined || at < first) groupStart.set(group, at)
+    }
+  }
+  for (const step of completed) noteStart(step.stepId, step.startedAt)
+  for (const [stepId, attempts] of pending) noteStart(stepId, attempts[0].startedAt)
+
   const steps: Array<StepView> = completed.map((step) => {
-    const cause = step.failed && isRecord(step.result) && step.result._tag === "Failure"
+    // A group's entry records its branches' outcomes, not an Exit: its failures are its branches'.
+    const group = step.kind === "group" ? groupView(step.result) : undefined
+    const cause = step.kind !== "group" && step.failed && isRecord(step.result) && step.result._tag === "Failure"
       ? causeView(step.result.cause)
       : undefined
+    const startedAt = step.kind === "group"
+      ? Math.min(step.startedAt, groupStart.get(step.stepId) ?? step.startedAt)
+      : step.startedAt
     return {
       stepId: step.stepId,
       name: step.name,
       kind: step.kind,
       position: step.position,
+      ...placeOf(step.stepId),
       status: step.failed ? "failed" : "succeeded",
-      startedAt: step.startedAt,
+      startedAt,
       finishedAt: step.finishedAt,
-      durationMillis: step.finishedAt - step.startedAt,
+      durationMillis: step.finishedAt - startedAt,
       attempts: (attemptsByStep.get(step.stepId) ?? []).map(attemptView),
-      ...(cause === undefined ? {} : { cause })
+      ...(cause === undefined ? {} : { cause }),
+      ...(group === undefined ? {} : { group })
     }
   })
 
-  // Attempts with no completion belong to the step that was in flight when the run stopped.
-  const done = new Set(completed.map((step) => step.stepId))
-  const pending = [...attemptsByStep.entries()]
-    .filter(([stepId]) => !done.has(stepId))
-    .sort(([, a], [, b]) => a[0].startedAt - b[0].startedAt)
   // A run that is not final and was not interrupted will run the step again (it is backing off, or
-  // a worker holds it); otherwise the step was cut off.
+  // a worker holds it); otherwise the step was cut off. A step of a group that ended was cut off by
+  // the group's end (a sibling failed), whatever the run does next.
   const willRetry = !isFinal(run.status) && !(run.reason ?? "").startsWith("interrupted")
   for (const [stepId, attempts] of pending) {
+    const groupEnded = branchesOf(scopeOf(stepId)).some(({ group }) => groupPosition.has(group))
     steps.push({
       stepId,
       name: nameOf(stepId),
       kind: kindOf(stepId),
-      status: willRetry ? "retrying" : "interrupted",
+      ...placeOf(stepId),
+      status: willRetry && !groupEnded ? "retrying" : "interrupted",
       startedAt: attempts[0].startedAt,
       attempts: attempts.map(attemptView)
     })
   }
+
+  // Order as a tree: by the positions along each step's branch path, a group with no entry and a
+  // step with no completion after the completed ones of their branch (among them, by start).
+  const keyOf = (step: StepView): Array<number> => {
+    const key: Array<number> = []
+    for (const { group, branch } of branchesOf(step.scope ?? "")) {
+      const position = groupPosition.get(group)
+      key.push(position ?? Infinity, position === undefined ? groupStart.get(group) ?? Infinity : 0, branch)
+    }
+    key.push(step.position ?? Infinity, step.position === undefined ? step.startedAt : 0)
+    return key
+  }
+  const keys = new Map(steps.map((step) => [step, keyOf(step)]))
+  steps.sort((a, b) =>
+    compareKeys(keys.get(a)!, keys.get(b)!) || (a.stepId < b.stepId ? -1 : a.stepId > b.stepId ? 1 : 0)
+  )
 
   const startedAt = run.startedAt ?? run.createdAt
   const runView: RunView = {
@@ -263,6 +327,54 @@ const attemptView = (row: Store.AttemptRow): AttemptView => ({
   ...(row.delayMillis === undefined ? {} : { delayMillis: row.delayMillis }),
   ...(row.stopReason === undefined ? {} : { stopReason: row.stopReason })
 })
+
+/** The branch path of a step id: `ship[1]/pack#2` → `ship[1]`, `pack` → `""`. */
+export const scopeOf = (stepId: string): string => {
+  const slash = stepId.lastIndexOf("/")
+  return slash === -1 ? "" : stepId.slice(0, slash)
+}
+
+/**
+ * The task-group branches along a branch path, outermost first: `ship[1]/boxes[0]` →
+ * `{ group: "ship", branch: 1 }`, `{ group: "ship[1]/boxes", branch: 0 }` (a group's id is its step
+ * id in its parent branch).
+ */
+export const branchesOf = (scope: string): Array<{ readonly group: string; readonly branch: number }> => {
+  if (scope === "") return []
+  const out: Array<{ group: string; branch: number }> = []
+  let parent = ""
+  for (const segment of scope.split("/")) {
+    const match = /^(.*)\[(\d+)\]$/.exec(segment)
+    if (match === null) break
+    out.push({ group: parent === "" ? match[1] : `${parent}/${match[1]}`, branch: Number(match[2]) })
+    parent = parent === "" ? segment : `${parent}/${segment}`
+  }
+  return out
+}
+
+const placeOf = (stepId: string): { readonly scope?: string; readonly depth?: number } => {
+  const scope = scopeOf(stepId)
+  return scope === "" ? {} : { scope, depth: branchesOf(scope).length }
+}
+
+const compareKeys = (a: ReadonlyArray<number>, b: ReadonlyArray<number>): number => {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1
+  }
+  return a.length - b.length
+}
+
+const outcomes: ReadonlyArray<string> = ["succeeded", "failed", "interrupted", "not-started"]
+
+/** A group entry's result (`{ _tag, mode, branches }`), or undefined when it is not one. */
+const groupView = (result: unknown): GroupView | undefined => {
+  if (!isRecord(result) || (result.mode !== "fail-fast" && result.mode !== "settle")) return undefined
+  const branches = result.branches
+  if (!Array.isArray(branches) || !branches.every((b) => typeof b === "string" && outcomes.includes(b))) {
+    return undefined
+  }
+  return { mode: result.mode, branches: branches as Array<BranchOutcome> }
+}
 
 /** `ship[1]/pack#2` → `pack`. */
 const nameOf = (stepId: string): string => (stepId.split("/").at(-1) ?? stepId).replace(/#\d+$/, "")

@@ -14,7 +14,7 @@ import type * as Option from "effect/Option"
  * What kind of journal entry a step is. Durable primitives are steps of their own kind; a `group`
  * entry records the end of a task group (`Workflow.all`, `Workflow.forEach`).
  */
-export type StepKind = "step" | "now" | "random" | "uuid" | "group" | "sleep"
+export type StepKind = "step" | "now" | "random" | "uuid" | "group" | "sleep" | "signal"
 
 /**
  * The task-group branch the current fiber runs in: `""` in the body itself, `ship[1]` in branch 1
@@ -122,6 +122,23 @@ export interface ExecutionService {
    * less or nothing left to wait). `reason` says what the run waits for (`sleeping until ...`).
    */
   readonly waitUntil: (wakeAt: number, reason: string) => Effect.Effect<void>
+  /**
+   * Takes the oldest signal `name` sent to the run (sent no later than `deadline`, when given) and
+   * completes the step of `slot` with its encoded payload, in one atomic write: a signal is never
+   * consumed without being journaled, nor journaled twice. None when no such signal is waiting.
+   */
+  readonly takeSignal: (
+    slot: StepSlot,
+    name: string,
+    deadline: number | undefined
+  ) => Effect.Effect<Option.Option<unknown>>
+  /**
+   * Returns when a signal `name` may have arrived, or at `deadline`. In the body itself this
+   * suspends the run (`waiting`, no lease, no memory) until a signal `name` is delivered or the
+   * deadline passes, and never returns: the run resumes by replay. A signal delivered before the
+   * run waits is not lost: it waits in the run's mailbox.
+   */
+  readonly awaitSignal: (name: string, deadline: number | undefined, reason: string) => Effect.Effect<void>
   /** Reports progress; never fails and never blocks the step for long. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
 }

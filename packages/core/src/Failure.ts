@@ -61,11 +61,22 @@ export class Cancelled extends Schema.TaggedError<Cancelled>("@weft/core/Cancell
   }
 }
 
+/** No signal `signal` arrived within `timeoutMillis` of the run starting to wait for it at step `step`. */
+export class SignalTimeout extends Schema.TaggedError<SignalTimeout>("@weft/core/SignalTimeout")("SignalTimeout", {
+  signal: Schema.String,
+  step: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  get message(): string {
+    return `no signal "${this.signal}" arrived within ${this.timeoutMillis} ms (step ${this.step})`
+  }
+}
+
 /** Failures the engine itself can add to any workflow's error channel. */
 export type RunFailure = NonDeterminism | Cancelled
 
 /** Every built-in failure, for encoding a run's Cause whatever its workflow declared. */
-export const BuiltIn = Schema.Union(StepTimeout, InputInvalid, NonDeterminism, Cancelled)
+export const BuiltIn = Schema.Union(StepTimeout, SignalTimeout, InputInvalid, NonDeterminism, Cancelled)
 export type BuiltIn = typeof BuiltIn.Type
 
 /** Whether an error asks to be retried (`retryable = true` on the error value). */

@@ -6,6 +6,9 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import { Execution as ExecutionTag } from "./Execution.js"
@@ -20,7 +23,7 @@ export const TypeId: unique symbol = Symbol.for("@weft/core/Workflow")
 export type TypeId = typeof TypeId
 
 /** The built-in failures a workflow body may fail with without declaring them. */
-export type BodyBuiltIn = Failure.StepTimeout
+export type BodyBuiltIn = Failure.StepTimeout | Failure.SignalTimeout
 
 /**
  * A workflow definition.
@@ -41,6 +44,8 @@ export interface Workflow<Name extends string, In, A, E, R> {
   /** Everything the run's Cause may fail with: declared and built-in errors. */
   readonly failure: Schema.Schema.AnyNoContext
   readonly idempotencyKey: ((input: In) => string) | undefined
+  /** The signals a run accepts (`Workflow.signal`), by name, with the schema a delivery must match. */
+  readonly signals: Readonly<Record<string, Schema.Schema.AnyNoContext>>
   readonly run: (input: In) => Effect.Effect<A, E, R | Execution>
 }
 
@@ -91,6 +96,11 @@ export const make = <
   readonly error?: Schema.Schema<E, EI, never> | undefined
   /** A second start with the same key is the same run: nothing is duplicated. */
   readonly idempotencyKey?: ((input: In) => string) | undefined
+  /**
+   * The signals a run accepts, by name, each with the schema of its payload (the same schema the
+   * body passes to `Workflow.signal`): a delivery is checked against it before it is stored.
+   */
+  readonly signals?: Readonly<Record<string, Schema.Schema<any, any, never>>> | undefined
   readonly run: (input: In) => Effect.Effect<A, RunE, R>
 }): Workflow<Name, In, A, E | Extract<RunE, BodyBuiltIn>, Exclude<R, Execution>> => {
   const error: Schema.Schema.AnyNoContext = options.error ?? (Schema.Never as unknown as Schema.Schema.AnyNoContext)
@@ -104,6 +114,7 @@ export const make = <
     error,
     failure: Schema.Union(error, Failure.BuiltIn),
     idempotencyKey: options.idempotencyKey,
+    signals: options.signals ?? {},
     run: options.run as never
   }
 }
@@ -182,6 +193,84 @@ export const sleep = (duration: Duration.DurationInput): Effect.Effect<void, nev
  */
 export const sleepUntil = (date: Date | number): Effect.Effect<void, never, Execution> =>
   waitUntil(typeof date === "number" ? date : date.getTime())
+
+const deadlineStep = internal.compile({
+  name: "$deadline",
+  kind: "sleep",
+  success: Schema.Number,
+  error: undefined,
+  retry: Retry.none,
+  timeout: undefined
+})
+
+const timeoutExit = Schema.Exit({ success: Schema.Unknown, failure: Failure.SignalTimeout, defect: Schema.Defect })
+
+/** Options of `signal`. */
+export interface SignalOptions {
+  /** Fail with SignalTimeout when no signal arrives within this time. Default: wait for ever. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Waits for an external event: a signal `name` delivered to this run (`weft signal`, or
+ * `Client.signal`), validated by `schema` on delivery and returned decoded. The workflow declares
+ * its signals (`Workflow.make({ signals: { name: schema } })`) so that a delivery can be checked
+ * before it is stored. A signal sent before the run waits is kept in the run's mailbox and taken
+ * here; signals of one name are taken oldest first, each once. While waiting, the run is
+ * suspended (`waiting`: no memory, no worker slot). With a `timeout`, the wait fails with the
+ * typed SignalTimeout once it passes; a signal sent before the deadline still counts if the run
+ * reads it later.
+ */
+export const signal = <A, I>(
+  name: string,
+  schema: Schema.Schema<A, I, never>,
+  options: SignalOptions = {}
+): Effect.Effect<A, Failure.SignalTimeout, Execution> =>
+  Effect.suspend(() => {
+    const problem = internal.checkName(name)
+    if (problem !== undefined) return Effect.dieMessage(problem.replace("step name", "signal name"))
+    const timeoutMillis = options.timeout === undefined
+      ? undefined
+      : Duration.toMillis(Duration.decode(options.timeout))
+    const decode = Schema.decodeUnknownEither(schema)
+    const decoded = (payload: unknown): Effect.Effect<A> => {
+      const value = decode(payload)
+      return Either.isRight(value)
+        ? Effect.succeed(value.right)
+        : Effect.dieMessage(`signal "${name}" holds a payload its schema rejects: ${value.left.message}`)
+    }
+    return Effect.gen(function*() {
+      const execution = yield* ExecutionTag
+      const deadline = timeoutMillis === undefined
+        ? undefined
+        : yield* (internal.run(
+          deadlineStep,
+          Effect.map(Clock.currentTimeMillis, (now) => now + timeoutMillis)
+        )) as Effect.Effect<
+          number
+        >
+      const slot = yield* execution.enter(`$signal:${name}`, "signal")
+      const timedOut = new Failure.SignalTimeout({ signal: name, step: slot.stepId, timeoutMillis: timeoutMillis ?? 0 })
+      return yield* Effect.gen(function*() {
+        if (Option.isSome(slot.result)) {
+          const recorded = slot.result.value as { readonly _tag: string; readonly value?: unknown }
+          return yield* (recorded._tag === "Success" ? decoded(recorded.value) : Effect.fail(timedOut))
+        }
+        const reason = `waiting for signal ${name}${
+          deadline === undefined ? "" : ` until ${new Date(deadline).toISOString()}`
+        }`
+        while (true) {
+          const taken = yield* execution.takeSignal(slot, name, deadline)
+          if (Option.isSome(taken)) return yield* decoded(taken.value)
+          if (deadline !== undefined && (yield* Clock.currentTimeMillis) >= deadline) {
+            yield* execution.complete(slot, undefined, Schema.encodeSync(timeoutExit)(Exit.fail(timedOut)))
+            return yield* Effect.fail(timedOut)
+          }
+          yield* execution.awaitSignal(name, deadline, reason)
+        }
+      }).pipe(Effect.ensuring(execution.leave(slot)))
+    })
+  })
 
 const hex = (n: number) => n.toString(16).padStart(2, "0")
 

@@ -15,7 +15,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Engine from "./Engine.js"
-import { type RunConflict, RunNotFound, type StoreUnavailable } from "./Errors.js"
+import { type RunConflict, type RunFinished, RunNotFound, SignalInvalid, type StoreUnavailable } from "./Errors.js"
 import type { Journal, RunRecord } from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
 
@@ -66,8 +66,32 @@ export interface ClientService {
     handle: RunHandle<W> | { readonly runId: string; readonly workflow: W },
     options?: { readonly pollInterval?: Duration.DurationInput | undefined }
   ) => Effect.Effect<Workflow.Success<W>, Workflow.Error<W> | RunNotFound | StoreUnavailable>
+  /**
+   * Delivers signal `name` with a typed payload to a run of `workflow`: checked against the schema
+   * the workflow declares for it and stored in the run's mailbox (nothing is stored when it does
+   * not match, or when the run has finished). A run waiting for it wakes.
+   */
+  readonly signal: <W extends Workflow.Any>(
+    workflow: W,
+    runId: string,
+    name: string,
+    payload: unknown
+  ) => Effect.Effect<SignalDelivered, SignalInvalid | RunNotFound | RunFinished | StoreUnavailable>
+  /** `signal` with an encoded (JSON) payload, validated by decoding it with the declared schema. */
+  readonly signalUnknown: <W extends Workflow.Any>(
+    workflow: W,
+    runId: string,
+    name: string,
+    payload: unknown
+  ) => Effect.Effect<SignalDelivered, SignalInvalid | RunNotFound | RunFinished | StoreUnavailable>
   readonly status: (runId: string) => Effect.Effect<RunRecord, RunNotFound | StoreUnavailable>
   readonly history: (runId: string) => Effect.Effect<History, RunNotFound | StoreUnavailable>
+}
+
+/** A signal in a run's mailbox: its arrival number, and whether it woke the run. */
+export interface SignalDelivered {
+  readonly seq: number
+  readonly woke: boolean
 }
 
 /** The client service. */
@@ -102,6 +126,36 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
       return { runId: run.id, workflow, created } satisfies RunHandle<W>
     })
 
+  const deliver = (
+    workflow: Workflow.Any,
+    runId: string,
+    name: string,
+    encode: (schema: Schema.Schema.AnyNoContext) => Effect.Effect<unknown, ParseResult.ParseError>
+  ) =>
+    Effect.gen(function*() {
+      const invalid = (detail: string) => new SignalInvalid({ runId, signal: name, detail })
+      if (!Object.hasOwn(workflow.signals, name)) {
+        const declared = Object.keys(workflow.signals)
+        return yield* Effect.fail(
+          invalid(
+            `workflow "${workflow.name}" declares ${
+              declared.length === 0 ? "no signals" : `the signals ${declared.join(", ")}`
+            }`
+          )
+        )
+      }
+      const run = yield* status(runId)
+      if (run.workflow !== workflow.name) {
+        return yield* Effect.fail(invalid(`it is a run of workflow "${run.workflow}", not "${workflow.name}"`))
+      }
+      const payload = yield* Effect.mapError(encode(workflow.signals[name]), (error) => {
+        const { issue, path } = Engine.describeParseError(error)
+        return invalid(`the payload does not match its schema${path === "" ? "" : ` at ${path}`}: ${issue}`)
+      })
+      const now = yield* Clock.currentTimeMillis
+      return yield* store.deliverSignal({ runId, name, payload, now })
+    })
+
   const status = (runId: string) =>
     Effect.flatMap(
       store.getRun(runId),
@@ -132,6 +186,15 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
         const exit = yield* Effect.orDie(Engine.decodeOutcome(handle.workflow, run))
         return yield* exit
       }) as never,
+    signal: (workflow, runId, name, payload) =>
+      deliver(workflow, runId, name, (schema) => Schema.encodeUnknown(schema)(payload)),
+    signalUnknown: (workflow, runId, name, payload) =>
+      deliver(
+        workflow,
+        runId,
+        name,
+        (schema) => Effect.flatMap(Schema.decodeUnknown(schema)(payload), Schema.encodeUnknown(schema))
+      ),
     status,
     history: (runId) =>
       Effect.gen(function*() {

@@ -221,8 +221,10 @@ export const execute = <W extends Workflow.Any>(
     let aborted: StoreUnavailable | LeaseLost | undefined
     // Set when the body stopped at a step boundary because the worker asked it to.
     let stoppedFor: string | undefined
-    // Set when the body stopped to wait, suspended, for a time.
-    let suspended: { readonly wakeAt: number; readonly reason: string } | undefined
+    // Set when the body stopped to wait, suspended, for a time or a signal.
+    let suspended:
+      | { readonly wakeAt: number | undefined; readonly signal?: string | undefined; readonly reason: string }
+      | undefined
 
     const stopHere = () =>
       Effect.suspend(() => {
@@ -354,6 +356,51 @@ export const execute = <W extends Workflow.Any>(
               return Effect.interrupt
             })
         ),
+      takeSignal: (slot, name, deadline) =>
+        Effect.suspend(() => {
+          if (!Object.hasOwn(workflow.signals, name)) {
+            return Effect.die(
+              new Error(
+                `workflow "${workflow.name}" waits for signal "${name}" but does not declare it: ` +
+                  `add it to Workflow.make({ signals: { "${name}": <its schema> } })`
+              )
+            )
+          }
+          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            retrying(
+              `taking signal ${name}`,
+              store.takeSignal({
+                owner,
+                step: {
+                  runId: run.id,
+                  stepId: slot.stepId,
+                  name: slot.name,
+                  kind: slot.kind,
+                  position: slot.position,
+                  attempts: 0,
+                  startedAt: now,
+                  finishedAt: now
+                },
+                name,
+                deadline,
+                now
+              })
+            )).pipe(Effect.catchAll(abortWith))
+        }),
+      // In a task group's branch the run cannot suspend (its siblings may be running): it looks
+      // again every half second.
+      awaitSignal: (name, deadline, reason) =>
+        Effect.flatMap(
+          FiberRef.get(Execution.currentScope),
+          (path) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              if (path !== "") {
+                return Effect.sleep(Duration.millis(Math.max(0, Math.min(500, (deadline ?? Infinity) - now))))
+              }
+              suspended ??= { wakeAt: deadline, signal: name, reason }
+              return Effect.interrupt
+            })
+        ),
       leave: (slot) =>
         Effect.sync(() => {
           const scope = scopes.get(scopeOf(slot.stepId))
@@ -416,9 +463,17 @@ export const execute = <W extends Workflow.Any>(
         }
         if (aborted !== undefined) return yield* Effect.fail(aborted)
         if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-          const { reason, wakeAt } = suspended
-          yield* retrying("suspending", store.suspendRun({ id: run.id, owner, wakeAt, reason, now }))
-          return yield* Effect.fail(new RunSuspended({ runId: run.id, wakeAt, reason }))
+          const { reason, signal, wakeAt } = suspended
+          const status = yield* retrying(
+            "suspending",
+            store.suspendRun({ id: run.id, owner, wakeAt, signal, reason, now })
+          )
+          // Woken: the signal arrived while the run was deciding to wait; it is claimable at once.
+          return yield* Effect.fail(
+            status === "woken"
+              ? new RunSuspended({ runId: run.id, wakeAt: now, reason: `signal ${signal} arrived` })
+              : new RunSuspended({ runId: run.id, wakeAt, signal, reason })
+          )
         }
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
           // Best effort, not retried: this is a shutdown or a Ctrl-C, and a lease that could not be

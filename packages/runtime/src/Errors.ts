@@ -50,11 +50,35 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>("@weft/runtime/Leas
  */
 export class RunSuspended extends Schema.TaggedError<RunSuspended>("@weft/runtime/RunSuspended")("RunSuspended", {
   runId: Schema.String,
-  wakeAt: Schema.Number,
+  /** When it wakes by itself; none when it waits for a signal with no timeout. */
+  wakeAt: Schema.optional(Schema.Number),
+  /** The signal it waits for. */
+  signal: Schema.optional(Schema.String),
   reason: Schema.String
 }) {
   get message(): string {
     return `run ${this.runId} is ${this.reason}`
+  }
+}
+
+/** The run has finished: it takes no more signals. */
+export class RunFinished extends Schema.TaggedError<RunFinished>("@weft/runtime/RunFinished")("RunFinished", {
+  runId: Schema.String,
+  status: Schema.String
+}) {
+  get message(): string {
+    return `run ${this.runId} has ${this.status}: it takes no more signals`
+  }
+}
+
+/** A signal the workflow does not declare, or whose payload does not match its schema; nothing was stored. */
+export class SignalInvalid extends Schema.TaggedError<SignalInvalid>("@weft/runtime/SignalInvalid")("SignalInvalid", {
+  runId: Schema.String,
+  signal: Schema.String,
+  detail: Schema.String
+}) {
+  get message(): string {
+    return `signal "${this.signal}" for run ${this.runId} rejected: ${this.detail}`
   }
 }
 

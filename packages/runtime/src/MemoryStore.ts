@@ -7,7 +7,7 @@ import type { Execution } from "@weft/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { LeaseLost, RunConflict, RunNotClaimable } from "./Errors.js"
+import { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound } from "./Errors.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder, compareCodePoints } from "./internal/order.js"
 import * as WakeBus from "./internal/WakeBus.js"
@@ -22,6 +22,12 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
   const steps = new Map<string, Map<string, StoredStep>>()
   const attempts = new Map<string, Map<string, StoredAttempt>>()
   const bus = WakeBus.make()
+  const signals: Array<StoredSignal> = []
+  const pendingSignal = (runId: string, name: string, deadline: number | undefined) =>
+    signals.find((signal) =>
+      signal.runId === runId && signal.name === name && signal.takenBy === undefined &&
+      (deadline === undefined || signal.sentAt <= deadline)
+    )
 
   const fence = (runId: string, owner: string): StoredRun | undefined => {
     const run = runs.get(runId)
@@ -49,7 +55,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         let earliest: number | undefined
         for (const run of runs.values()) {
           if (!queues.includes(run.queue) || (workflows !== undefined && !workflows.includes(run.workflow))) continue
-          const at = run.status === "queued" || run.status === "sleeping"
+          const at = run.status === "queued" || run.status === "sleeping" || run.status === "waiting"
             ? run.wakeAt
             : run.status === "running"
             ? run.leaseExpiresAt
@@ -149,6 +155,8 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
             })
           )
         }
+        // Resuming a suspended run is its own plan, not a recovery.
+        if (run.status === "sleeping" || run.status === "waiting") run.recoveries -= 1
         take(run, owner, leaseMillis, now)
         return Effect.succeed(toRun(run))
       }),
@@ -166,14 +174,15 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         // Due sleepers first, in wake order: resuming started work comes before starting new runs.
         const woken = Array.from(runs.values())
           .filter((run) =>
-            run.status === "sleeping" && run.wakeAt !== undefined && run.wakeAt <= now && queues.includes(run.queue) &&
+            (run.status === "sleeping" || run.status === "waiting") && run.wakeAt !== undefined && run.wakeAt <= now &&
+            queues.includes(run.queue) &&
             (workflows === undefined || workflows.includes(run.workflow))
           )
           .sort((a, b) => a.wakeAt! - b.wakeAt! || compareCodePoints(a.id, b.id))
         const taken = [...woken, ...runnable].slice(0, Math.max(0, Math.floor(limit)))
         return taken.map((run) => {
           // Waking from a sleep is the run's own plan, not a recovery.
-          if (run.status === "sleeping") run.recoveries -= 1
+          if (run.status === "sleeping" || run.status === "waiting") run.recoveries -= 1
           take(run, owner, leaseMillis, now)
           return toRun(run)
         })
@@ -188,19 +197,80 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         return Effect.void
       }),
 
-    suspendRun: ({ id, now, owner, reason, wakeAt }) =>
+    suspendRun: ({ id, now, owner, reason, signal, wakeAt }) =>
       Effect.suspend(() => {
         const run = fence(id, owner)
         if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
-        run.status = "sleeping"
         run.leaseOwner = undefined
         run.leaseExpiresAt = undefined
-        run.wakeAt = wakeAt
-        run.reason = reason
         run.updatedAt = now
         bus.publish(run.queue)
-        return Effect.void
+        if (signal !== undefined && pendingSignal(id, signal, wakeAt) !== undefined) {
+          run.status = "waiting"
+          run.wakeAt = now
+          run.waitingFor = undefined
+          run.reason = `signal ${signal} arrived`
+          return Effect.succeed("woken" as const)
+        }
+        run.status = signal === undefined ? "sleeping" : "waiting"
+        run.waitingFor = signal
+        run.wakeAt = wakeAt
+        run.reason = reason
+        return Effect.succeed(run.status)
       }),
+
+    deliverSignal: ({ name, now, payload, runId }) =>
+      Effect.suspend((): Effect.Effect<{ seq: number; woke: boolean }, RunNotFound | RunFinished> => {
+        const run = runs.get(runId)
+        if (run === undefined) return Effect.fail(new RunNotFound({ runId }))
+        if (isTerminal(run.status)) return Effect.fail(new RunFinished({ runId, status: run.status }))
+        const seq = signals.length + 1
+        signals.push({
+          runId,
+          seq,
+          name,
+          payload: encodeJson(payload),
+          sentAt: now,
+          takenBy: undefined,
+          takenAt: undefined
+        })
+        run.updatedAt = now
+        const woke = run.status === "waiting" && run.waitingFor === name
+        if (woke) {
+          run.wakeAt = now
+          run.waitingFor = undefined
+          run.reason = `signal ${name} arrived`
+          bus.publish(run.queue)
+        }
+        return Effect.succeed({ seq, woke })
+      }),
+
+    takeSignal: ({ deadline, name, now, owner, step }) =>
+      Effect.suspend(() => {
+        const signal = pendingSignal(step.runId, name, deadline)
+        if (signal === undefined) return Effect.succeed(Option.none())
+        const run = fence(step.runId, owner)
+        if (run === undefined) return Effect.fail(new LeaseLost({ runId: step.runId, owner }))
+        signal.takenBy = step.stepId
+        signal.takenAt = now
+        run.reason = undefined
+        run.updatedAt = now
+        const payload = decodeJson(signal.payload)
+        let ofRun = steps.get(step.runId)
+        if (ofRun === undefined) steps.set(step.runId, ofRun = new Map())
+        if (!ofRun.has(step.stepId)) {
+          ofRun.set(step.stepId, { ...step, failed: false, result: encodeJson({ _tag: "Success", value: payload }) })
+        }
+        return Effect.succeed(Option.some(payload))
+      }),
+
+    listSignals: (runId) =>
+      Effect.sync(() =>
+        signals.filter((signal) => signal.runId === runId).map((signal) => ({
+          ...signal,
+          payload: decodeJson(signal.payload)
+        }))
+      ),
 
     releaseRun: ({ id, now, owner, reason }) =>
       Effect.suspend(() => {
@@ -285,6 +355,8 @@ interface StoredRun {
   leaseOwner: string | undefined
   leaseExpiresAt: number | undefined
   wakeAt: number | undefined
+  /** The signal a `waiting` run waits for. */
+  waitingFor?: string | undefined
   reason: string | undefined
   recoveries: number
   readonly origin: string | undefined
@@ -292,6 +364,16 @@ interface StoredRun {
   updatedAt: number
   startedAt: number | undefined
   finishedAt: number | undefined
+}
+
+interface StoredSignal {
+  readonly runId: string
+  readonly seq: number
+  readonly name: string
+  readonly payload: string | null
+  readonly sentAt: number
+  takenBy: string | undefined
+  takenAt: number | undefined
 }
 
 interface StoredStep {
@@ -321,6 +403,7 @@ interface StoredAttempt {
 
 // What a claim does to a run, by `claimRun` or `claimNext`.
 const take = (run: StoredRun, owner: string, leaseMillis: number, now: number): void => {
+  run.waitingFor = undefined
   run.status = "running"
   run.leaseOwner = owner
   run.leaseExpiresAt = now + leaseMillis
@@ -356,7 +439,7 @@ const toStoredAttempt = (attempt: AttemptRow): StoredAttempt => ({
   stopReason: attempt.stopReason
 })
 
-const toRun = (run: StoredRun): RunRecord => ({
+const toRun = ({ waitingFor: _, ...run }: StoredRun): RunRecord => ({
   ...run,
   input: decodeJson(run.input),
   output: decodeJson(run.output),

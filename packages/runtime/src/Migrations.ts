@@ -185,10 +185,41 @@ CREATE TABLE weft_attempts (
     name: "wake times and lease expiries per queue",
     sqlite: `CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
 CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
-CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status = 'sleeping';`,
+CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status IN ('sleeping', 'waiting');`,
     pg: `CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
 CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
-CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status = 'sleeping';`
+CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status IN ('sleeping', 'waiting');`
+  },
+  // Signals: a mailbox per run. A delivery inserts; the run's lease holder takes the oldest of a
+  // name and journals it in one transaction. `waiting_for` is the signal a `waiting` run awaits, so
+  // that a delivery wakes only the run that waits for it.
+  {
+    version: 4,
+    name: "signals",
+    sqlite: `ALTER TABLE weft_runs ADD COLUMN waiting_for TEXT;
+CREATE TABLE weft_signals (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  payload TEXT,
+  sent_at INTEGER NOT NULL,
+  taken_by TEXT,
+  taken_at INTEGER
+) STRICT;
+CREATE INDEX weft_signals_pending ON weft_signals (run_id, name, seq) WHERE taken_by IS NULL;
+CREATE INDEX weft_signals_run ON weft_signals (run_id, seq);`,
+    pg: `ALTER TABLE weft_runs ADD COLUMN waiting_for TEXT;
+CREATE TABLE weft_signals (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  payload TEXT,
+  sent_at BIGINT NOT NULL,
+  taken_by TEXT,
+  taken_at BIGINT
+);
+CREATE INDEX weft_signals_pending ON weft_signals (run_id, name, seq) WHERE taken_by IS NULL;
+CREATE INDEX weft_signals_run ON weft_signals (run_id, seq);`
   }
 ]
 

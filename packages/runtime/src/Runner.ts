@@ -7,6 +7,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Engine from "./Engine.js"
 import type { LeaseLost, RunNotClaimable, RunSuspended, StoreUnavailable } from "./Errors.js"
 import * as Owner from "./Owner.js"
@@ -69,8 +70,15 @@ export const claimAndExecute = <W extends Workflow.Any>(
       if (executed.left._tag !== "RunSuspended") return yield* Effect.fail(executed.left)
       const suspended = executed.left
       if (options.onSuspended !== undefined) yield* options.onSuspended(suspended)
-      const waitMillis = suspended.wakeAt - (yield* Clock.currentTimeMillis)
-      if (waitMillis > 0) yield* Effect.sleep(Duration.millis(waitMillis))
+      if (suspended.wakeAt === undefined) {
+        // Waiting for a signal with no deadline: until a delivery makes the run queued.
+        while (Option.exists(yield* store.getRun(runId), (r) => r.status === "waiting")) {
+          yield* Effect.sleep(Duration.millis(250))
+        }
+      } else {
+        const waitMillis = suspended.wakeAt - (yield* Clock.currentTimeMillis)
+        if (waitMillis > 0) yield* Effect.sleep(Duration.millis(waitMillis))
+      }
       run = yield* store.claimRun({ id: runId, owner, leaseMillis, now: yield* Clock.currentTimeMillis })
     }
   })

@@ -13,14 +13,14 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SchemaTooNew } from "./Errors.js"
-import { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
+import { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound, StoreUnavailable } from "./Errors.js"
 import * as GroupCommit from "./internal/GroupCommit.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder } from "./internal/order.js"
 import * as PgListener from "./internal/PgListener.js"
 import * as WakeBus from "./internal/WakeBus.js"
 import * as Migrations from "./Migrations.js"
-import type { AttemptRow, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
+import type { AttemptRow, RunRecord, RunStatus, SignalRecord, StepRecord, StoreService } from "./Store.js"
 import { terminalStatuses } from "./Store.js"
 
 /** How the SQL store commits. */
@@ -158,7 +158,8 @@ export const makeWith = (
           if (rows.length > 0) {
             if (write.step !== undefined) steps.push(write.step)
             if (write.attempt !== undefined) attempts.push(write.attempt)
-            if (write.wakes === true) woken.add((rows[0] as { readonly queue: string }).queue)
+            const queue = (rows[0] as { readonly queue?: string | null }).queue
+            if (write.wakes === true && typeof queue === "string") woken.add(queue)
           }
           results.push(Exit.succeed(rows))
         }
@@ -196,7 +197,8 @@ export const makeWith = (
     // error (a failed COMMIT is a defect in @effect/sql) rolls the whole batch back and fails
     // each of its writes with StoreUnavailable; nothing of the batch is written.
     const commit = (batch: ReadonlyArray<JournalWrite>) => {
-      const alone = batch.length === 1 && batch[0].step === undefined && batch[0].attempt === undefined
+      const alone = batch.length === 1 && batch[0].step === undefined && batch[0].attempt === undefined &&
+        batch[0].atomic !== true
       const unavailable = (error: SqlError) =>
         Effect.succeed(batch.map((write) => Exit.fail(storeUnavailable(write.operation, error))))
       return (alone ? writeBatch(batch) : transaction(writeBatch(batch))).pipe(
@@ -249,7 +251,7 @@ export const makeWith = (
               WHERE status = 'queued' AND wake_at IS NOT NULL AND ${queue} AND wake_at > ${now} ${known}
               UNION ALL
               SELECT MIN(wake_at) AS at FROM weft_runs
-              WHERE status = 'sleeping' AND ${queue} AND wake_at > ${now} ${known}
+              WHERE status IN ('sleeping', 'waiting') AND ${queue} AND wake_at > ${now} ${known}
               UNION ALL
               SELECT MIN(lease_expires_at) AS at FROM weft_runs
               WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at > ${now} ${known}
@@ -348,8 +350,8 @@ export const makeWith = (
             owner,
             touch: statement(sql<RunRow>`UPDATE weft_runs
               SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-                recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
-                started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+                recoveries = recoveries + CASE WHEN started_at IS NULL OR status IN ('sleeping', 'waiting') THEN 0 ELSE 1 END,
+                started_at = COALESCE(started_at, ${now}), reason = NULL, waiting_for = NULL, updated_at = ${now}
               WHERE id = ${id} AND status NOT IN ${sql.in(terminalStatuses)} ${free}
               RETURNING *`)
           })) as ReadonlyArray<RunRow>
@@ -381,10 +383,10 @@ export const makeWith = (
           // runnable index, so many of them never slow this claim); waking is not a recovery.
           const wake = sql<RunRow>`UPDATE weft_runs
               SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-                reason = NULL, updated_at = ${now}
+                reason = NULL, waiting_for = NULL, updated_at = ${now}
               WHERE id IN (
                 SELECT id FROM weft_runs
-                WHERE status = 'sleeping' AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+                WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
                 ORDER BY wake_at, id
                 LIMIT ${take}
                 ${lock})
@@ -426,17 +428,121 @@ export const makeWith = (
             WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
         }),
 
-      suspendRun: ({ id, now, owner, reason, wakeAt }) =>
-        fenced({
-          operation: "suspendRun",
-          runId: id,
-          owner,
-          touch: statement(sql`UPDATE weft_runs
-            SET status = 'sleeping', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${wakeAt},
-              reason = ${reason}, updated_at = ${now}
-            WHERE id = ${id} AND lease_owner = ${owner} RETURNING id, queue`),
-          wakes: true
-        }),
+      // Lock first, then read (the lost wake-up): the fenced UPDATE takes the run's row (and on
+      // SQLite the write lock) before the mailbox is read, so a delivery that committed earlier is
+      // seen here, and one that comes later waits for this transaction and then finds the run
+      // waiting. One `UPDATE ... WHERE NOT EXISTS (mailbox)` would not do on PostgreSQL: after
+      // waiting for the row lock it re-checks the row but not its sub-select's snapshot.
+      suspendRun: ({ id, now, owner, reason, signal, wakeAt }) =>
+        Effect.flatMap(
+          journal.submit({
+            operation: "suspendRun",
+            runId: id,
+            owner,
+            atomic: true,
+            wakes: true,
+            touch: statement(Effect.gen(function*() {
+              const locked = yield* sql`UPDATE weft_runs SET updated_at = ${now}
+                WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`
+              if (locked.length === 0) return []
+              if (signal !== undefined) {
+                const deadline = wakeAt === undefined ? sql.literal("") : sql`AND sent_at <= ${wakeAt}`
+                const pending = yield* sql`SELECT seq FROM weft_signals
+                  WHERE run_id = ${id} AND name = ${signal} AND taken_by IS NULL ${deadline} LIMIT 1`
+                if (pending.length > 0) {
+                  yield* sql`UPDATE weft_runs
+                    SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${now},
+                      waiting_for = NULL, reason = ${`signal ${signal} arrived`}, updated_at = ${now}
+                    WHERE id = ${id}`
+                  // No queue: the run is due at once for this worker, which claims it again.
+                  return [{ status: "woken" }]
+                }
+              }
+              return yield* sql`UPDATE weft_runs
+                SET status = ${signal === undefined ? "sleeping" : "waiting"}, lease_owner = NULL,
+                  lease_expires_at = NULL, wake_at = ${wakeAt ?? null}, waiting_for = ${signal ?? null},
+                  reason = ${reason}, updated_at = ${now}
+                WHERE id = ${id} RETURNING status, queue`
+            }))
+          }),
+          (rows) =>
+            rows.length === 0
+              ? Effect.fail(new LeaseLost({ runId: id, owner }))
+              : Effect.succeed((rows[0] as { readonly status: "sleeping" | "waiting" | "woken" }).status)
+        ),
+
+      // Lock first, as suspendRun: the run's row, then the mailbox, then the wake.
+      deliverSignal: ({ name, now, payload, runId }) =>
+        Effect.gen(function*() {
+          const encoded = encodeJson(payload)
+          const rows = (yield* journal.submit({
+            operation: "deliverSignal",
+            runId,
+            owner: "",
+            atomic: true,
+            wakes: true,
+            touch: statement(Effect.gen(function*() {
+              const locked = yield* sql<
+                { readonly status: string; readonly waiting_for: string | null }
+              >`UPDATE weft_runs
+                SET updated_at = ${now}
+                WHERE id = ${runId} AND status NOT IN ${sql.in(terminalStatuses)} RETURNING status, waiting_for`
+              if (locked.length === 0) return []
+              const inserted = yield* sql<{ readonly seq: number | string }>`INSERT INTO weft_signals
+                (run_id, name, payload, sent_at) VALUES (${runId}, ${name}, ${encoded}, ${now}) RETURNING seq`
+              const seq = Number(inserted[0].seq)
+              if (locked[0].status !== "waiting" || locked[0].waiting_for !== name) return [{ seq, woke: false }]
+              // Due now, still `waiting`: claimNext takes it as a sleeper that woke, not as a recovery.
+              const woken = yield* sql<{ readonly queue: string }>`UPDATE weft_runs
+                SET wake_at = ${now}, waiting_for = NULL, reason = ${`signal ${name} arrived`}, updated_at = ${now}
+                WHERE id = ${runId} RETURNING queue`
+              return [{ seq, woke: true, queue: woken[0].queue }]
+            }))
+          })) as ReadonlyArray<{ readonly seq: number; readonly woke: boolean }>
+          if (rows.length > 0) return { seq: rows[0].seq, woke: rows[0].woke }
+          const existing = yield* selectRun(runId)
+          return yield* existing.length === 0
+            ? Effect.fail(new RunNotFound({ runId }))
+            : Effect.fail(new RunFinished({ runId, status: existing[0].status }))
+        }).pipe(mapErrors("deliverSignal")),
+
+      takeSignal: ({ deadline, name, now, owner, step }) =>
+        Effect.gen(function*() {
+          const before = deadline === undefined ? sql.literal("") : sql`AND sent_at <= ${deadline}`
+          const oldest = sql`SELECT MIN(seq) FROM weft_signals
+            WHERE run_id = ${step.runId} AND name = ${name} AND taken_by IS NULL ${before}`
+          // A look first, outside the group commit: most calls find nothing and write nothing.
+          const pending = yield* sql<{ readonly seq: number | string | null }>`SELECT (${oldest}) AS seq`
+          if (pending[0]?.seq === null || pending[0]?.seq === undefined) return Option.none()
+          const rows = (yield* journal.submit({
+            operation: "takeSignal",
+            runId: step.runId,
+            owner,
+            atomic: true,
+            touch: statement(Effect.gen(function*() {
+              const fenced = yield* sql`UPDATE weft_runs SET reason = NULL, updated_at = ${now}
+                WHERE id = ${step.runId} AND lease_owner = ${owner} RETURNING id`
+              if (fenced.length === 0) return []
+              const taken = yield* sql<{ readonly payload: string | null }>`UPDATE weft_signals
+                SET taken_by = ${step.stepId}, taken_at = ${now}
+                WHERE seq = (${oldest}) RETURNING payload`
+              if (taken.length === 0) return [{ taken: false }]
+              const payload = decodeJson(taken[0].payload)
+              yield* insertRows("weft_steps", [
+                stepValues({ ...step, result: { _tag: "Success", value: payload }, failed: false })
+              ])
+              return [{ taken: true, payload }]
+            }))
+          })) as ReadonlyArray<{ readonly taken: boolean; readonly payload?: unknown }>
+          if (rows.length === 0) return yield* Effect.fail(new LeaseLost({ runId: step.runId, owner }))
+          return rows[0].taken ? Option.some(rows[0].payload) : Option.none()
+        }).pipe(mapErrors("takeSignal")),
+
+      listSignals: (runId) =>
+        sql<SignalRow>`SELECT * FROM weft_signals WHERE run_id = ${runId} ORDER BY seq`.pipe(
+          Effect.map((rows) => rows.map(toSignal)),
+          mapErrors("listSignals")
+        ),
 
       releaseRun: ({ id, now, owner, reason }) =>
         fenced({
@@ -517,8 +623,10 @@ interface JournalWrite {
   readonly touch: Touch
   readonly step?: StepValues | undefined
   readonly attempt?: AttemptValues | undefined
-  /** Whether runs of the queue its statement returns became claimable when it applied. */
+  /** Whether runs of the queue its statement returns (if any) became claimable when it applied. */
   readonly wakes?: boolean | undefined
+  /** Whether its statement is several, to be run in a transaction even when the write is alone. */
+  readonly atomic?: boolean | undefined
 }
 
 /**
@@ -712,6 +820,26 @@ const toAttempt = (row: AttemptRowRow): AttemptRow => ({
   ...(row.error === null ? {} : { error: decodeJson(row.error) }),
   ...(row.delay_millis === null ? {} : { delayMillis: Number(row.delay_millis) }),
   ...(row.stop_reason === null ? {} : { stopReason: row.stop_reason })
+})
+
+interface SignalRow {
+  readonly seq: number | string
+  readonly run_id: string
+  readonly name: string
+  readonly payload: string | null
+  readonly sent_at: number | string
+  readonly taken_by: string | null
+  readonly taken_at: number | string | null
+}
+
+const toSignal = (row: SignalRow): SignalRecord => ({
+  runId: row.run_id,
+  seq: Number(row.seq),
+  name: row.name,
+  payload: decodeJson(row.payload),
+  sentAt: Number(row.sent_at),
+  takenBy: row.taken_by ?? undefined,
+  takenAt: optionalNumber(row.taken_at)
 })
 
 const notClaimable = (runId: string, run: RunRecord | undefined): RunNotClaimable => {

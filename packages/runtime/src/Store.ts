@@ -10,7 +10,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { LeaseLost, RunConflict, RunNotClaimable, StoreUnavailable } from "./Errors.js"
+import type { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound, StoreUnavailable } from "./Errors.js"
 
 /** Where a run is in its life. `queued` and `running` runs can be resumed; the last three are final. */
 export type RunStatus = "queued" | "running" | "sleeping" | "waiting" | "succeeded" | "failed" | "cancelled"
@@ -87,6 +87,20 @@ export interface StepRecord {
 export interface AttemptRow extends Execution.AttemptRecord {
   readonly runId: string
   readonly stepId: string
+}
+
+/** A signal in a run's mailbox. */
+export interface SignalRecord {
+  readonly runId: string
+  /** Arrival order across the store. */
+  readonly seq: number
+  readonly name: string
+  /** Encoded with the signal's schema. */
+  readonly payload: unknown
+  readonly sentAt: number
+  /** The step that took it, once taken. */
+  readonly takenBy: string | undefined
+  readonly takenAt: number | undefined
 }
 
 /** A run's journal: completed steps in position order, and every recorded attempt. */
@@ -186,16 +200,48 @@ export interface StoreService {
     readonly now: number
   }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
   /**
-   * Suspends the run until `wakeAt`: `sleeping`, no lease, `reason` saying why. It holds no worker
-   * slot; `claimNext` takes it again once due (and `claimRun` at any time).
+   * Suspends the run, giving up its lease, with `reason` saying why: `sleeping` until `wakeAt`, or
+   * with a `signal`, `waiting` for that signal (or `wakeAt`, its deadline, when given). It holds
+   * no worker slot; `claimNext` takes it again once due (and `claimRun` at any time), and
+   * `deliverSignal` of the awaited signal makes it due at once.
+   *
+   * Atomic with deliveries (the lost wake-up): when a signal `signal` sent no later than `wakeAt`
+   * is already in the mailbox, the run is left `waiting` but due now (`woken`), to be claimed at
+   * once. Returns what it did. Resuming a suspended run is not counted as a recovery.
    */
   readonly suspendRun: (options: {
     readonly id: string
     readonly owner: string
-    readonly wakeAt: number
+    readonly wakeAt: number | undefined
+    readonly signal?: string | undefined
     readonly reason: string
     readonly now: number
-  }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
+  }) => Effect.Effect<"sleeping" | "waiting" | "woken", LeaseLost | StoreUnavailable>
+  /**
+   * Puts a signal in the run's mailbox (its payload already validated and encoded), and makes the
+   * run due at once (`woke`) when it is `waiting` for this signal. Fails when there is no such run, or it has
+   * finished (nothing is stored then).
+   */
+  readonly deliverSignal: (options: {
+    readonly runId: string
+    readonly name: string
+    readonly payload: unknown
+    readonly now: number
+  }) => Effect.Effect<{ readonly seq: number; readonly woke: boolean }, RunNotFound | RunFinished | StoreUnavailable>
+  /**
+   * For the run's lease holder: takes the oldest signal `name` not yet taken (sent no later than
+   * `deadline`, when given) and completes `step` with it (result `{ _tag: "Success", value: payload }`),
+   * in one transaction. None, and nothing written, when there is no such signal.
+   */
+  readonly takeSignal: (options: {
+    readonly owner: string
+    readonly step: Omit<StepRecord, "result" | "failed">
+    readonly name: string
+    readonly deadline: number | undefined
+    readonly now: number
+  }) => Effect.Effect<Option.Option<unknown>, LeaseLost | StoreUnavailable>
+  /** Every signal sent to the run, taken or not, in order of arrival. */
+  readonly listSignals: (runId: string) => Effect.Effect<ReadonlyArray<SignalRecord>, StoreUnavailable>
   /** Gives the lease up, leaving the run `queued` with `reason`, so it can be resumed at once. */
   readonly releaseRun: (options: {
     readonly id: string

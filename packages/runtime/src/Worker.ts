@@ -38,7 +38,13 @@ export type WorkerEvent =
   | { readonly _tag: "RunStarted"; readonly run: RunRecord }
   | { readonly _tag: "RunFinished"; readonly run: RunRecord; readonly outcome: Outcome }
   /** The run suspended itself until `wakeAt` (a durable sleep, a long backoff); it holds no slot meanwhile. */
-  | { readonly _tag: "RunSuspended"; readonly run: RunRecord; readonly wakeAt: number; readonly reason: string }
+  | {
+    readonly _tag: "RunSuspended"
+    readonly run: RunRecord
+    /** None when it waits for a signal with no deadline. */
+    readonly wakeAt: number | undefined
+    readonly reason: string
+  }
   /** The run stopped here without an end (shutdown, store gone, lease lost); it resumes from its journal. */
   | { readonly _tag: "RunStopped"; readonly run: RunRecord; readonly reason: string }
   /** Shutdown began: no more claims; `inFlight` runs get `graceMillis` to reach a step boundary. */

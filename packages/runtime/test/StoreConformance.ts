@@ -486,6 +486,179 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
     })
 
+    describe("signals", () => {
+      const signalStep = (stepId: string, position = 0) => ({
+        runId: "run-1",
+        stepId,
+        name: "$signal:approved",
+        kind: "signal" as const,
+        position,
+        attempts: 0,
+        startedAt: T0 + 10,
+        finishedAt: T0 + 10
+      })
+
+      test(
+        "a signal to no run or to a finished run is refused and nothing is stored",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const none = yield* Effect.flip(
+            store.deliverSignal({ runId: "nope", name: "approved", payload: true, now: T0 })
+          )
+          expect(none._tag).toBe("RunNotFound")
+          yield* claimed()
+          yield* store.finishRun({
+            id: "run-1",
+            owner: "w1",
+            outcome: { status: "succeeded", output: null },
+            now: T0 + 1
+          })
+          const finished = yield* Effect.flip(
+            store.deliverSignal({ runId: "run-1", name: "approved", payload: true, now: T0 + 2 })
+          )
+          expect(finished).toMatchObject({ _tag: "RunFinished", status: "succeeded" })
+          expect(yield* store.listSignals("run-1")).toEqual([])
+        })
+      )
+
+      test(
+        "signals wait in the mailbox; the lease holder takes them oldest first, each once, journaled with the step",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          const first = yield* store.deliverSignal({
+            runId: "run-1",
+            name: "approved",
+            payload: { by: "ann" },
+            now: T0 + 1
+          })
+          yield* store.deliverSignal({ runId: "run-1", name: "other", payload: 1, now: T0 + 2 })
+          yield* store.deliverSignal({ runId: "run-1", name: "approved", payload: { by: "bob" }, now: T0 + 3 })
+          expect(first.woke).toBe(false)
+          const take = (stepId: string, position: number, owner = "w1") =>
+            store.takeSignal({
+              owner,
+              step: signalStep(stepId, position),
+              name: "approved",
+              deadline: undefined,
+              now: T0 + 10
+            })
+          const lost = yield* Effect.flip(take("$signal:approved", 0, "w2"))
+          expect(lost._tag).toBe("LeaseLost")
+          expect(yield* take("$signal:approved", 0)).toEqual(Option.some({ by: "ann" }))
+          expect(yield* take("$signal:approved#2", 1)).toEqual(Option.some({ by: "bob" }))
+          expect(yield* take("$signal:approved#3", 2)).toEqual(Option.none())
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps.map((s) => [s.stepId, s.kind, s.result, s.failed])).toEqual([
+            ["$signal:approved", "signal", { _tag: "Success", value: { by: "ann" } }, false],
+            ["$signal:approved#2", "signal", { _tag: "Success", value: { by: "bob" } }, false]
+          ])
+          const mailbox = yield* store.listSignals("run-1")
+          expect(mailbox.map((s) => [s.name, s.payload, s.takenBy ?? null])).toEqual([
+            ["approved", { by: "ann" }, "$signal:approved"],
+            ["other", 1, null],
+            ["approved", { by: "bob" }, "$signal:approved#2"]
+          ])
+          expect(mailbox[0].seq).toBeLessThan(mailbox[1].seq)
+        })
+      )
+
+      test(
+        "a deadline excludes signals sent after it",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.deliverSignal({ runId: "run-1", name: "approved", payload: "late", now: T0 + 500 })
+          expect(
+            yield* store.takeSignal({
+              owner: "w1",
+              step: signalStep("$signal:approved"),
+              name: "approved",
+              deadline: T0 + 499,
+              now: T0 + 600
+            })
+          ).toEqual(Option.none())
+        })
+      )
+
+      test(
+        "a run waiting for a signal is woken by that signal only; waiting with one already in the mailbox stays queued",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          expect(
+            yield* store.suspendRun({
+              id: "run-1",
+              owner: "w1",
+              wakeAt: T0 + 60_000,
+              signal: "approved",
+              reason: "waiting for signal approved",
+              now: T0 + 1
+            })
+          ).toBe("waiting")
+          expect(yield* getRun("run-1")).toMatchObject({
+            status: "waiting",
+            leaseOwner: undefined,
+            wakeAt: T0 + 60_000
+          })
+          expect((yield* store.deliverSignal({ runId: "run-1", name: "other", payload: 1, now: T0 + 2 })).woke).toBe(
+            false
+          )
+          expect((yield* getRun("run-1")).status).toBe("waiting")
+          expect((yield* store.deliverSignal({ runId: "run-1", name: "approved", payload: 2, now: T0 + 3 })).woke).toBe(
+            true
+          )
+          // Due at once, still waiting: resuming it is not a recovery.
+          expect(yield* getRun("run-1")).toMatchObject({
+            status: "waiting",
+            wakeAt: T0 + 3,
+            reason: "signal approved arrived"
+          })
+          // The lost wake-up: the signal is in the mailbox before the run decides to wait.
+          const [again] = yield* store.claimNext({
+            owner: "w1",
+            queues: ["default"],
+            limit: 1,
+            leaseMillis: LEASE,
+            now: T0 + 4
+          })
+          expect(again.recoveries).toBe(0)
+          expect(
+            yield* store.suspendRun({
+              id: "run-1",
+              owner: "w1",
+              wakeAt: undefined,
+              signal: "approved",
+              reason: "waiting for signal approved",
+              now: T0 + 5
+            })
+          ).toBe("woken")
+          expect(yield* getRun("run-1")).toMatchObject({ status: "waiting", wakeAt: T0 + 5, leaseOwner: undefined })
+        })
+      )
+
+      test(
+        "a waiting run whose deadline passed is claimable",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.suspendRun({
+            id: "run-1",
+            owner: "w1",
+            wakeAt: T0 + 1_000,
+            signal: "approved",
+            reason: "waiting",
+            now: T0 + 1
+          })
+          expect(yield* store.nextWakeAt({ queues: ["default"], now: T0 + 2 })).toEqual(Option.some(T0 + 1_000))
+          const claim = (now: number) =>
+            store.claimNext({ owner: "w2", queues: ["default"], limit: 1, leaseMillis: LEASE, now })
+          expect(yield* claim(T0 + 999)).toEqual([])
+          expect((yield* claim(T0 + 1_000)).map((run) => run.id)).toEqual(["run-1"])
+        })
+      )
+    })
+
     describe("wakeups", () => {
       liveTest(
         "tell the queue of a run created unclaimed (due or delayed) or released; not of a run created claimed",
