@@ -14,7 +14,7 @@ import type * as Option from "effect/Option"
  * What kind of journal entry a step is. Durable primitives are steps of their own kind; a `group`
  * entry records the end of a task group (`Workflow.all`, `Workflow.forEach`).
  */
-export type StepKind = "step" | "now" | "random" | "uuid" | "group" | "sleep" | "signal"
+export type StepKind = "step" | "now" | "random" | "uuid" | "group" | "sleep" | "signal" | "compensation"
 
 /**
  * The task-group branch the current fiber runs in: `""` in the body itself, `ship[1]` in branch 1
@@ -67,6 +67,8 @@ export interface StepSlot {
   readonly result: Option.Option<unknown>
   /** Attempts that failed and were retried before a crash, oldest first. */
   readonly attempts: ReadonlyArray<AttemptRecord>
+  /** When the journaled result was recorded (epoch milliseconds), once the step completed. */
+  readonly finishedAt?: number | undefined
 }
 
 /** Live progress of a run, for a watching person (the CLI) or a metrics sink. */
@@ -139,6 +141,16 @@ export interface ExecutionService {
    * run waits is not lost: it waits in the run's mailbox.
    */
   readonly awaitSignal: (name: string, deadline: number | undefined, reason: string) => Effect.Effect<void>
+  /**
+   * Registers the compensation of a step that succeeded (on its first execution or on replay),
+   * `finishedAt` being when it completed. When the workflow fails, the engine runs the
+   * compensations of every completed step, latest completion first, each a durable step itself.
+   */
+  readonly registerCompensation: (
+    slot: StepSlot,
+    finishedAt: number,
+    compensation: Effect.Effect<void, unknown, unknown>
+  ) => Effect.Effect<void>
   /** Reports progress; never fails and never blocks the step for long. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
 }

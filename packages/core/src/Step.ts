@@ -43,6 +43,14 @@ export interface Options<A, AI, E, EI, Timeout extends Duration.DurationInput | 
   readonly retry?: Retry.Policy<TagsOf<E> | "StepTimeout"> | undefined
   /** The limit on one attempt; past it the attempt is interrupted and fails with StepTimeout. */
   readonly timeout?: Timeout
+  /**
+   * Undoes the step (a saga's compensation): when the workflow fails later, the compensations of
+   * its completed steps run, latest first, each as a durable step with its own retries. Given the
+   * step's result.
+   */
+  readonly compensate?: ((result: A) => Effect.Effect<void, unknown, any>) | undefined
+  /** How a compensation retries. Default: exponential from 1 s to 1 min, 10 attempts, defects too. */
+  readonly compensateRetry?: Retry.Policy | undefined
 }
 
 /** A defined step: call it with its input to get the Effect that runs it durably. */
@@ -93,7 +101,10 @@ export const make = <
     retry: options.retry as Retry.Policy | undefined,
     timeout: options.timeout
   })
-  const call = (...args: Args) => internal.run(compiled, Effect.suspend(() => options.run(...args)))
+  const compensation = options.compensate === undefined
+    ? undefined
+    : { undo: options.compensate, retry: options.compensateRetry }
+  const call = (...args: Args) => internal.run(compiled, Effect.suspend(() => options.run(...args)), compensation)
   return Object.assign(call, {
     [TypeId]: TypeId,
     stepName: options.name,
@@ -132,7 +143,8 @@ export const run = <
       retry: options.retry as Retry.Policy | undefined,
       timeout: options.timeout
     }),
-    effect
+    effect,
+    options.compensate === undefined ? undefined : { undo: options.compensate, retry: options.compensateRetry }
   ) as never
 }
 

@@ -166,6 +166,10 @@ export const make = (options: Options = {}): TestExecution => {
         return Effect.succeed(slot)
       }),
     leave: () => Effect.void,
+    registerCompensation: () => Effect.void,
+    // Signals need a mailbox: the engine's tests cover them (packages/runtime/test/Signals.test.ts).
+    takeSignal: () => Effect.dieMessage("TestExecution has no signal mailbox"),
+    awaitSignal: () => Effect.dieMessage("TestExecution has no signal mailbox"),
     waitUntil: (wakeAt) =>
       Effect.flatMap(
         Clock.currentTimeMillis,

@@ -221,6 +221,12 @@ export const execute = <W extends Workflow.Any>(
     let aborted: StoreUnavailable | LeaseLost | undefined
     // Set when the body stopped at a step boundary because the worker asked it to.
     let stoppedFor: string | undefined
+    // The compensations of the steps completed so far (replayed or new), run if the body fails.
+    const compensations: Array<{
+      readonly stepId: string
+      readonly finishedAt: number
+      readonly compensation: Effect.Effect<void, unknown, unknown>
+    }> = []
     // Set when the body stopped to wait, suspended, for a time or a signal.
     let suspended:
       | { readonly wakeAt: number | undefined; readonly signal?: string | undefined; readonly reason: string }
@@ -287,7 +293,8 @@ export const execute = <W extends Workflow.Any>(
             kind,
             position: at,
             result: recorded === undefined ? Option.none() : Option.some(recorded.result),
-            attempts: attemptsByStep.get(stepId) ?? []
+            attempts: attemptsByStep.get(stepId) ?? [],
+            finishedAt: recorded?.finishedAt
           })
         }),
       recordAttempt: (slot, attempt) =>
@@ -401,6 +408,10 @@ export const execute = <W extends Workflow.Any>(
               return Effect.interrupt
             })
         ),
+      registerCompensation: (slot, finishedAt, compensation) =>
+        Effect.sync(() => {
+          compensations.push({ stepId: slot.stepId, finishedAt, compensation })
+        }),
       leave: (slot) =>
         Effect.sync(() => {
           const scope = scopes.get(scopeOf(slot.stepId))
@@ -409,12 +420,48 @@ export const execute = <W extends Workflow.Any>(
       progress
     }
 
+    // When the workflow fails (for its own reasons: not interrupted, not stopped by the engine),
+    // the compensations of its completed steps run, latest completion first, each a durable step
+    // (journaled, so a crash meanwhile resumes with the next one). One that fails for good does not
+    // stop the others; its failure is added to the run's Cause after the original one.
+    const compensate = (cause: Cause.Cause<unknown>) =>
+      Effect.gen(function*() {
+        const ordered = [...compensations].sort((a, b) =>
+          b.finishedAt - a.finishedAt || (a.stepId < b.stepId ? 1 : a.stepId > b.stepId ? -1 : 0)
+        )
+        let result = cause
+        for (const { compensation, stepId } of ordered) {
+          const exit = yield* Effect.exit(compensation)
+          if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+            result = Cause.sequential(
+              result,
+              Cause.die(new Error(`the compensation of step ${stepId} failed`, { cause: Cause.squash(exit.cause) }))
+            )
+          } else if (Exit.isFailure(exit)) {
+            return yield* Effect.failCause(exit.cause)
+          }
+        }
+        return yield* Effect.failCause(result)
+      })
+
     const body: Effect.Effect<unknown, unknown, Workflow.Requirements<W>> = Effect.flatMap(
       Effect.mapError(Schema.decodeUnknown(workflow.input)(run.input), (error) => {
         const { issue, path } = describeParseError(error)
         return new Failure.InputInvalid({ workflow: workflow.name, path, issue })
       }),
-      (input) => Effect.provideService(workflow.run(input), Execution.Execution, execution)
+      (input) =>
+        Effect.provideService(
+          workflow.run(input).pipe(
+            Effect.catchAllCause((cause) =>
+              compensations.length === 0 || Cause.isInterruptedOnly(cause) || nonDeterminism !== undefined ||
+                aborted !== undefined || suspended !== undefined || stoppedFor !== undefined
+                ? Effect.failCause(cause)
+                : (compensate(cause) as Effect.Effect<never, unknown>)
+            )
+          ),
+          Execution.Execution,
+          execution
+        )
     )
 
     // The heartbeat runs beside the body, not in it, so a step that hogs its fiber cannot starve

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Failure, Step, Workflow } from "@weft/core"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -41,7 +42,7 @@ const awaitStatus = (runId: string, done: (status: string) => boolean, timeoutMs
     }
   })
 
-const makeWorkflow = (timeout?: string) => {
+const makeWorkflow = (timeout?: Duration.DurationInput) => {
   const counts = { before: 0, after: 0 }
   const before = Step.make({ name: "before", success: Schema.Void, run: () => Effect.sync(() => void counts.before++) })
   const after = Step.make({ name: "after", success: Schema.Void, run: () => Effect.sync(() => void counts.after++) })

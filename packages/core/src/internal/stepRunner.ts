@@ -115,10 +115,40 @@ export const compile = (options: {
   }
 }
 
-/** Validates a step name: the journal builds paths from names, so `/` and `#` are reserved. */
 const backingOff = (stepId: string, attempt: number, until: number) =>
   `backing off until ${new Date(until).toISOString()} after attempt ${attempt} of step ${stepId}`
 
+/**
+ * How a compensation retries unless its step says otherwise: patiently, defects included (an error
+ * a compensation does not declare is recorded as a defect), because a half-undone saga is worse
+ * than a slow one.
+ */
+export const compensationPolicy: Retry.Policy = Retry.exponential({
+  base: "1 second",
+  max: "1 minute",
+  attempts: 10,
+  jitter: 0.2,
+  retryDefects: true
+})
+
+/** The durable step that undoes `stepId` (a `/` of a branch path would read as a path of its own). */
+export const compensationStep = (stepId: string, policy: Retry.Policy | undefined): CompiledStep =>
+  compile({
+    name: `$undo:${stepId.replace(/\//g, "|")}`,
+    kind: "compensation",
+    success: Schema.Void as Schema.Schema<any, any, never>,
+    error: undefined,
+    retry: policy ?? compensationPolicy,
+    timeout: undefined
+  })
+
+/** A compensation declared on a step: given the step's result, undoes what it did. */
+export interface Compensation<A> {
+  readonly undo: (result: A) => Effect.Effect<void, unknown, any>
+  readonly retry?: Retry.Policy | undefined
+}
+
+/** Validates a step name: the journal builds paths from names, so `/`, `#`, `[`, `]` are reserved. */
 export const checkName = (name: string): string | undefined =>
   name.length === 0
     ? "a step name must not be empty"
@@ -152,18 +182,32 @@ const dieEncoding = (step: string, what: string, error: unknown) =>
  */
 export const run = <A, E, R>(
   step: CompiledStep,
-  effect: Effect.Effect<A, E, R>
+  effect: Effect.Effect<A, E, R>,
+  compensation?: Compensation<A> | undefined
 ): Effect.Effect<A, E | Failure.StepTimeout, Exclude<R, StepContext> | Execution> =>
   Effect.flatMap(Execution, (execution) =>
     Effect.flatMap(execution.enter(step.name, step.kind), (slot) => {
+      // A step that succeeded registers its compensation, on replay as on its first run, so the
+      // engine knows every completed step's undo whenever the workflow fails.
+      const compensate = (value: A, finishedAt: number): Effect.Effect<void> =>
+        compensation === undefined ? Effect.void : execution.registerCompensation(
+          slot,
+          finishedAt,
+          Effect.asVoid(
+            run(compensationStep(slot.stepId, compensation.retry), Effect.suspend(() => compensation.undo(value)))
+          )
+        )
       if (Option.isSome(slot.result)) {
         const decoded = step.decodeExit(slot.result.value)
         if (Either.isLeft(decoded)) {
           return dieEncoding(slot.stepId, "its journaled result does not decode", decoded.left)
         }
+        const replayed = decoded.right as Exit.Exit<A, E>
         return Effect.zipRight(
           execution.progress({ _tag: "StepReplayed", stepId: slot.stepId, failed: Exit.isFailure(decoded.right) }),
-          decoded.right as Exit.Exit<A, E>
+          Exit.isSuccess(replayed)
+            ? Effect.as(compensate(replayed.value, slot.finishedAt ?? 0), replayed.value)
+            : replayed
         )
       }
       return Effect.ensuring(
@@ -244,6 +288,7 @@ export const run = <A, E, R>(
                   )
                 }
                 yield* execution.complete(slot, { attempt, startedAt, finishedAt, outcome: "success" }, encoded.right)
+                if (Exit.isSuccess(decoded.right)) yield* compensate(decoded.right.value as A, finishedAt)
                 yield* execution.progress({
                   _tag: "StepSucceeded",
                   stepId: slot.stepId,
