@@ -25,6 +25,7 @@ export type Flags = {
   readonly delay?: string | undefined
   readonly concurrency?: string | undefined
   readonly grace?: string | undefined
+  readonly lease?: string | undefined
   readonly help?: boolean | undefined
   readonly version?: boolean | undefined
 }

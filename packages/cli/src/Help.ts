@@ -135,6 +135,9 @@ Options:
   --queue <name>            a queue to claim from; repeat it or give a comma list (default: default)
   --grace <duration>        how long a shutdown lets runs in flight reach their next step boundary
                             before interrupting them, e.g. "2 minutes" (default 30 seconds)
+  --lease <duration>        how long a run stays leased to this worker, renewed by heartbeat; if the
+                            worker dies, another takes the run over once it expires (default 30
+                            seconds, at least 1 second)
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
 
 Example:

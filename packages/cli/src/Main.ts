@@ -47,6 +47,7 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
           delay: { type: "string" },
           concurrency: { type: "string" },
           grace: { type: "string" },
+          lease: { type: "string" },
           help: { type: "boolean", short: "h" },
           version: { type: "boolean" }
         }
@@ -61,7 +62,7 @@ const allowed: Record<string, ReadonlyArray<keyof Flags>> = {
   show: ["store", "json"],
   workflows: ["json"],
   start: ["input", "id", "queue", "priority", "delay", "store", "json"],
-  worker: ["queue", "concurrency", "grace", "store"]
+  worker: ["queue", "concurrency", "grace", "lease", "store"]
 }
 
 const commands = {

@@ -1,7 +1,9 @@
 /**
  * `weft worker <module...>`: claims queued runs of the workflows the modules export and executes
  * them, several at once, until SIGINT or SIGTERM; then runs in flight get `--grace` to reach their
- * next step boundary before they are interrupted and released.
+ * next step boundary before they are interrupted and released. Each run it executes is leased to it
+ * for `--lease`, renewed by heartbeat: when the worker dies, another takes the run over once that
+ * lease expires.
  */
 import type { Workflow } from "@weft/core"
 import { Owner, type Store, Worker } from "@weft/runtime"
@@ -17,6 +19,27 @@ import { color, type Command, LEASE_MILLIS } from "./shared.js"
 
 /** How long a shutdown waits for runs in flight when `--grace` is not given. */
 const DEFAULT_GRACE = Duration.seconds(30)
+
+/**
+ * The shortest `--lease`: the heartbeat renews a lease every third of it, so a shorter one would be
+ * lost to a slow round trip or a busy event loop, and the run taken over while it still runs here.
+ */
+const MIN_LEASE = Duration.seconds(1)
+
+/** `--lease`: how long a run stays leased to this worker without a heartbeat (default 30 seconds). */
+const parseLease = (raw: string | undefined): Effect.Effect<number, UsageError> =>
+  Effect.flatMap(parseDuration("lease", raw), (lease) => {
+    if (lease === undefined) return Effect.succeed(LEASE_MILLIS)
+    if (Duration.lessThan(lease, MIN_LEASE)) {
+      return Effect.fail(
+        new UsageError({
+          message: `--lease "${raw}" is too short: it must be at least 1 second (the heartbeat renews it ` +
+            `every third of it), e.g. "10 seconds"`
+        })
+      )
+    }
+    return Effect.succeed(Duration.toMillis(lease))
+  })
 
 // Set once a worker runs: interrupting it (SIGINT, SIGTERM) is then its normal end, exit 0.
 let workerRunning = false
@@ -34,6 +57,7 @@ export const workerCommand: Command = (positionals, flags) =>
     const queues = yield* parseQueues(flags.queue)
     const concurrency = (yield* parseWhole("concurrency", flags.concurrency, { min: 1 })) ?? 10
     const grace = (yield* parseDuration("grace", flags.grace)) ?? DEFAULT_GRACE
+    const leaseMillis = yield* parseLease(flags.lease)
     const spec = yield* storeSpec(flags)
     const workflows = new Map<string, Workflow.Any>()
     const layers: Array<Layer.Layer<any, any, never>> = []
@@ -70,6 +94,10 @@ export const workerCommand: Command = (positionals, flags) =>
               : `${Output.paint("✗", "red", c)} ${workflow} ${id} ${event.outcome.status} (weft show ${id})\n`
           )
         }
+        case "RunSuspended": {
+          const until = event.wakeAt === undefined ? "" : ` until ${new Date(event.wakeAt).toISOString()}`
+          return Output.err(`… ${event.run.workflow} ${event.run.id} suspended${until}: ${event.reason}\n`)
+        }
         case "RunStopped":
           return Output.err(`! ${event.run.workflow} ${event.run.id} stopped here: ${event.reason}\n`)
         case "ShutdownStarted":
@@ -96,14 +124,16 @@ export const workerCommand: Command = (positionals, flags) =>
       yield* Output.err(
         `worker ${owner} on ${StoreConfig.describe(spec)}: queues ${
           (queues.length === 0 ? ["default"] : queues).join(", ")
-        }; concurrency ${concurrency}; workflows ${names.join(", ")}\n`
+        }; concurrency ${concurrency}; lease ${Duration.format(Duration.millis(leaseMillis))}; workflows ${
+          names.join(", ")
+        }\n`
       )
       workerRunning = true
       return yield* (Worker.run({
         workflows: [...workflows.values()],
         queues: queues.length === 0 ? undefined : queues,
         concurrency,
-        leaseMillis: LEASE_MILLIS,
+        leaseMillis,
         grace,
         owner,
         onEvent
