@@ -12,6 +12,8 @@ import { UsageError } from "./UsageError.js"
 /** Every flag of every command, as `util.parseArgs` returns them: unchecked text. */
 export type Flags = {
   readonly input?: string | undefined
+  readonly payload?: string | undefined
+  readonly reason?: string | undefined
   readonly id?: string | undefined
   readonly store?: string | undefined
   readonly json?: boolean | undefined
@@ -31,18 +33,23 @@ export type Flags = {
 }
 
 /** Reads `--input`: inline JSON or `@path` to a JSON file. */
-export const parseInput = (raw: string | undefined): Effect.Effect<unknown, UsageError> =>
+export const parseInput = (raw: string | undefined): Effect.Effect<unknown, UsageError> => parseJson("input", raw)
+
+/** Reads a JSON flag (`--input`, `--payload`): inline JSON or `@path` to a JSON file. */
+export const parseJson = (flag: string, raw: string | undefined): Effect.Effect<unknown, UsageError> =>
   Effect.gen(function*() {
     if (raw === undefined) return undefined
     let text = raw
-    let source = "--input"
+    let source = `--${flag}`
     if (raw.startsWith("@")) {
       const file = raw.slice(1)
       source = file
       text = yield* Effect.try({
         try: () => Fs.readFileSync(file, "utf8"),
         catch: (error) =>
-          new UsageError({ message: `cannot read input file ${file}: ${(error as NodeJS.ErrnoException).message}` })
+          new UsageError({
+            message: `cannot read ${flag} file ${file}: ${(error as NodeJS.ErrnoException).message}`
+          })
       })
     }
     return yield* Effect.try({

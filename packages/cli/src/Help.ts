@@ -27,6 +27,7 @@ Commands:
   resume <run-id>           continue an interrupted or crashed run from its journal
   start <module> [workflow] queue a run for a worker and print its id
   worker <module...>        claim queued runs and execute them, until SIGINT or SIGTERM
+  signal <run-id> <name>    deliver a signal (an external event) to a run
   list                      list runs, newest first
   show <run-id>             a run's timeline of steps and attempts, and its cause tree
   workflows <module>        the workflows a module exports, with their schemas
@@ -142,6 +143,22 @@ Options:
 
 Example:
   weft worker examples/checkout.ts --concurrency 4 --queue default,urgent
+`,
+  signal: `Usage: weft signal <run-id> <name> [options]
+
+Delivers signal <name> to a run: a run waiting for it (Workflow.signal) resumes; otherwise it waits
+in the run's mailbox until the run asks for it. The payload is checked against the schema the
+workflow declares for the signal (Workflow.make({ signals })); nothing is stored when it does not
+match (exit 2), nor when the run has finished.
+
+Options:
+  --payload <json|@file>    the signal's payload as JSON, or @path to a JSON file
+  --module <path>           the workflow module (default: the one the run was started from)
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
+  --json                    print {"runId", "signal", "seq", "woke"}
+
+Example:
+  weft signal YourRunId approved --payload '{"by":"ann"}'
 `,
   workflows: `Usage: weft workflows <module> [options]
 

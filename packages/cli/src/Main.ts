@@ -12,6 +12,7 @@ import { listCommand } from "./commands/list.js"
 import { resumeCommand } from "./commands/resume.js"
 import { runCommand } from "./commands/run.js"
 import { showCommand } from "./commands/show.js"
+import { signalCommand } from "./commands/signal.js"
 import { startCommand } from "./commands/start.js"
 import { isWorkerRunning, workerCommand } from "./commands/worker.js"
 import { workflowsCommand } from "./commands/workflows.js"
@@ -34,6 +35,8 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
         strict: true,
         options: {
           input: { type: "string" },
+          payload: { type: "string" },
+          reason: { type: "string" },
           id: { type: "string" },
           store: { type: "string" },
           json: { type: "boolean" },
@@ -62,7 +65,8 @@ const allowed: Record<string, ReadonlyArray<keyof Flags>> = {
   show: ["store", "json"],
   workflows: ["json"],
   start: ["input", "id", "queue", "priority", "delay", "store", "json"],
-  worker: ["queue", "concurrency", "grace", "lease", "store"]
+  worker: ["queue", "concurrency", "grace", "lease", "store"],
+  signal: ["payload", "module", "store", "json"]
 }
 
 const commands = {
@@ -72,7 +76,8 @@ const commands = {
   show: showCommand,
   workflows: workflowsCommand,
   start: startCommand,
-  worker: workerCommand
+  worker: workerCommand,
+  signal: signalCommand
 } as const
 
 /** Runs the command line and returns the process's exit code. */
@@ -89,7 +94,8 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       const code = yield* helpCommand(positionals[0])
       return command === undefined && flags.help !== true ? ExitCode.usage : code
     }
-    if (!(command in commands)) {
+    // Own keys only: `weft constructor` is not a command.
+    if (!Object.hasOwn(commands, command)) {
       return yield* Effect.fail(new UsageError({ message: `unknown command "${command}"; run weft help` }))
     }
     const name = command as keyof typeof commands

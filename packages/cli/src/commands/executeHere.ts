@@ -53,7 +53,14 @@ export const executeHere = (
     owner: options.owner,
     leaseMillis: LEASE_MILLIS,
     force: options.force,
-    onProgress: progressPrinter
+    onProgress: progressPrinter,
+    // A long sleep or wait suspends the run: this process waits without holding it, so a worker
+    // may take it meanwhile, and Ctrl-C leaves it sleeping or waiting, not lost.
+    onSuspended: (suspended) =>
+      Output.err(
+        `  ${Output.paint("⏾", "cyan", color(process.stderr))} ${suspended.reason}: suspended; waiting here ` +
+          `(Ctrl-C leaves it to any worker: weft worker, or weft resume ${runId})\n`
+      )
   }) as Effect.Effect<
     unknown,
     Errors.RunNotClaimable | Errors.StoreUnavailable | Errors.LeaseLost,

@@ -94,10 +94,11 @@ export const workerCommand: Command = (positionals, flags) =>
               : `${Output.paint("✗", "red", c)} ${workflow} ${id} ${event.outcome.status} (weft show ${id})\n`
           )
         }
-        case "RunSuspended": {
-          const until = event.wakeAt === undefined ? "" : ` until ${new Date(event.wakeAt).toISOString()}`
-          return Output.err(`… ${event.run.workflow} ${event.run.id} suspended${until}: ${event.reason}\n`)
-        }
+        case "RunSuspended":
+          // The reason says until when, or for what: "sleeping until T", "waiting for signal S".
+          return Output.err(
+            `${Output.paint("⏾", "cyan", c)} ${event.run.workflow} ${event.run.id} suspended, ${event.reason}\n`
+          )
         case "RunStopped":
           return Output.err(`! ${event.run.workflow} ${event.run.id} stopped here: ${event.reason}\n`)
         case "ShutdownStarted":
