@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 4).
+-- weft's PostgreSQL schema after every migration (latest version 5).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -103,3 +103,11 @@ CREATE TABLE weft_signals (
 CREATE INDEX weft_signals_pending ON weft_signals (run_id, name, seq) WHERE taken_by IS NULL;
 
 CREATE INDEX weft_signals_run ON weft_signals (run_id, seq);
+
+-- version 5: cancellation requests
+
+ALTER TABLE weft_runs ADD COLUMN cancel_requested_at BIGINT;
+
+ALTER TABLE weft_runs ADD COLUMN cancel_by TEXT;
+
+ALTER TABLE weft_runs ADD COLUMN cancel_reason TEXT;

@@ -7,6 +7,7 @@
 import { Execution, Failure, type Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -49,6 +50,11 @@ export interface ExecuteOptions {
    * Default 5 seconds.
    */
   readonly suspendAfter?: Duration.DurationInput | undefined
+  /**
+   * Completes whenever the run's control state should be read at once (a `cancel:<id>` notice):
+   * otherwise the engine reads it with every heartbeat.
+   */
+  readonly checkNow?: Effect.Effect<void> | undefined
 }
 
 /** The default of `ExecuteOptions.suspendAfter`. */
@@ -221,6 +227,13 @@ export const execute = <W extends Workflow.Any>(
     let aborted: StoreUnavailable | LeaseLost | undefined
     // Set when the body stopped at a step boundary because the worker asked it to.
     let stoppedFor: string | undefined
+    // A cancellation asked for before this execution began: the body replays only what the journal
+    // holds (to register the compensations of the completed steps) and stops at the first point it
+    // would do something new. Asked for during the execution: the body is interrupted at once.
+    let cancelling = run.cancel
+    const cancelAtStart = run.cancel !== undefined
+    const frontier = yield* Deferred.make<void>()
+    const atFrontier = <A>(): Effect.Effect<A> => Effect.zipRight(Deferred.succeed(frontier, undefined), Effect.never)
     // The compensations of the steps completed so far (replayed or new), run if the body fails.
     const compensations: Array<{
       readonly stepId: string
@@ -275,6 +288,7 @@ export const execute = <W extends Workflow.Any>(
             })
             return Effect.interrupt
           }
+          if (recorded === undefined && cancelAtStart) return atFrontier()
           if (recorded === undefined) {
             if (scope.running !== undefined) {
               return Effect.die(
@@ -358,6 +372,7 @@ export const execute = <W extends Workflow.Any>(
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
               const remaining = wakeAt - now
               if (remaining <= 0) return Effect.void
+              if (cancelAtStart) return atFrontier()
               if (remaining < suspendAfterMillis || path !== "") return Effect.sleep(Duration.millis(remaining))
               suspended ??= { wakeAt, reason }
               return Effect.interrupt
@@ -365,6 +380,7 @@ export const execute = <W extends Workflow.Any>(
         ),
       takeSignal: (slot, name, deadline) =>
         Effect.suspend(() => {
+          if (cancelAtStart) return atFrontier()
           if (!Object.hasOwn(workflow.signals, name)) {
             return Effect.die(
               new Error(
@@ -420,10 +436,10 @@ export const execute = <W extends Workflow.Any>(
       progress
     }
 
-    // When the workflow fails (for its own reasons: not interrupted, not stopped by the engine),
-    // the compensations of its completed steps run, latest completion first, each a durable step
-    // (journaled, so a crash meanwhile resumes with the next one). One that fails for good does not
-    // stop the others; its failure is added to the run's Cause after the original one.
+    // When the workflow fails (for its own reasons: not interrupted, not stopped by the engine) or
+    // is cancelled, the compensations of its completed steps run, latest completion first, each a
+    // durable step (journaled, so a crash meanwhile resumes with the next one). One that fails for
+    // good does not stop the others; its failure is added to the run's Cause after the original one.
     const compensate = (cause: Cause.Cause<unknown>) =>
       Effect.gen(function*() {
         const ordered = [...compensations].sort((a, b) =>
@@ -454,7 +470,7 @@ export const execute = <W extends Workflow.Any>(
           workflow.run(input).pipe(
             Effect.catchAllCause((cause) =>
               compensations.length === 0 || Cause.isInterruptedOnly(cause) || nonDeterminism !== undefined ||
-                aborted !== undefined || suspended !== undefined || stoppedFor !== undefined
+                aborted !== undefined || suspended !== undefined || stoppedFor !== undefined || cancelling !== undefined
                 ? Effect.failCause(cause)
                 : (compensate(cause) as Effect.Effect<never, unknown>)
             )
@@ -467,22 +483,43 @@ export const execute = <W extends Workflow.Any>(
     // The heartbeat runs beside the body, not in it, so a step that hogs its fiber cannot starve
     // it; losing the lease stops the body. While the store is unavailable nobody else can take the
     // lease either, so the heartbeat retries as long as the other storage calls do.
-    const heartbeat = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
-      yield* store.renewLease({ id: run.id, owner, leaseMillis, now })
-    }).pipe(
-      (renew) => retrying("renewing its lease", renew),
-      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.floor(leaseMillis / 3))))),
-      Effect.delay(Duration.millis(Math.max(10, Math.floor(leaseMillis / 3))))
-    )
+    // Each beat also reads whether someone asked to cancel the run; a notice makes it beat at once.
+    const beatMillis = Math.max(10, Math.floor(leaseMillis / 3))
+    const heartbeat = (cancel: Effect.Effect<void>) =>
+      Effect.gen(function*() {
+        while (true) {
+          yield* options.checkNow === undefined
+            ? Effect.sleep(Duration.millis(beatMillis))
+            : Effect.raceFirst(Effect.sleep(Duration.millis(beatMillis)), options.checkNow)
+          const now = yield* Clock.currentTimeMillis
+          yield* retrying("renewing its lease", store.renewLease({ id: run.id, owner, leaseMillis, now }))
+          const current = yield* retrying("reading its state", store.getRun(run.id))
+          if (cancelling === undefined && Option.isSome(current) && current.value.cancel !== undefined) {
+            cancelling = current.value.cancel
+            yield* cancel
+          }
+        }
+      })
 
     // Everything after the body (recording its end, or releasing the lease when interrupted) runs
     // uninterruptibly: an interrupted fiber must still leave the run resumable.
     return yield* Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
-        const bodyFiber = yield* Effect.fork(restore(body))
+        const bodyFiber = yield* Effect.fork(
+          restore(cancelAtStart ? Effect.locally(body, Execution.journalOnly, true) : body)
+        )
+        // Cancelled before it began: once the replay reached the point where it would do something
+        // new (concurrent branches get a moment to get there too), it stops.
+        const frontierFiber = cancelAtStart
+          ? yield* Effect.fork(restore(
+            Deferred.await(frontier).pipe(
+              Effect.zipRight(Effect.sleep(Duration.millis(20))),
+              Effect.zipRight(Fiber.interrupt(bodyFiber))
+            )
+          ))
+          : undefined
         const heartbeatFiber = yield* Effect.fork(restore(
-          Effect.catchAll(heartbeat, (error) =>
+          Effect.catchAll(heartbeat(Effect.asVoid(Effect.fork(Fiber.interrupt(bodyFiber)))), (error) =>
             Effect.zipRight(
               Effect.sync(() => {
                 aborted ??= error
@@ -495,6 +532,7 @@ export const execute = <W extends Workflow.Any>(
           Effect.exit
         )
         yield* Fiber.interrupt(heartbeatFiber)
+        if (frontierFiber !== undefined) yield* Fiber.interrupt(frontierFiber)
         const now = yield* Clock.currentTimeMillis
         const finishing = (exit: Exit.Exit<unknown, unknown>) =>
           finish(
@@ -509,6 +547,32 @@ export const execute = <W extends Workflow.Any>(
           return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
         }
         if (aborted !== undefined) return yield* Effect.fail(aborted)
+        // Cancelled: whatever the body was doing was interrupted; the completed steps are undone,
+        // and the run ends `cancelled` with who asked and why. (A body that ended before the
+        // request was noticed ends as it ended.)
+        if (cancelling !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) {
+          const request = cancelling
+          const cancelled = Cause.fail(new Failure.Cancelled({ runId: run.id, by: request.by, reason: request.reason }))
+          const compensated = yield* restore(
+            Effect.provideService(compensate(cancelled), Execution.Execution, execution) as Effect.Effect<
+              never,
+              unknown
+            >
+          ).pipe(Effect.exit)
+          if (aborted !== undefined) return yield* Effect.fail(aborted)
+          const cause = Exit.isFailure(compensated) && !Cause.isInterruptedOnly(compensated.cause)
+            ? compensated.cause
+            : cancelled
+          return yield* finish(
+            workflow,
+            run.id,
+            owner,
+            yield* Clock.currentTimeMillis,
+            Exit.failCause(cause),
+            (effect, onRetry) => retrying("recording its end", effect, onRetry),
+            "cancelled"
+          )
+        }
         if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
           const { reason, signal, wakeAt } = suspended
           const status = yield* retrying(
@@ -552,7 +616,8 @@ const finish = (
   retrying: <A, E>(
     effect: Effect.Effect<A, E | StoreUnavailable>,
     onRetry: () => void
-  ) => Effect.Effect<A, E | StoreUnavailable>
+  ) => Effect.Effect<A, E | StoreUnavailable>,
+  failedAs: "failed" | "cancelled" = "failed"
 ): Effect.Effect<Executed, StoreUnavailable | LeaseLost, Store> =>
   Effect.gen(function*() {
     const store = yield* Store
@@ -573,7 +638,7 @@ const finish = (
       }
     } else {
       const failure = encodeCause(workflow, exit.cause)
-      outcome = { status: "failed", failure }
+      outcome = { status: failedAs, failure }
       finalExit = Exit.failCause(Schema.decodeUnknownSync(causeSchema(workflow))(failure))
     }
     let retried = false

@@ -264,6 +264,19 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         return Effect.succeed(Option.some(payload))
       }),
 
+    requestCancel: ({ by, id, now, reason }) =>
+      Effect.suspend((): Effect.Effect<{ status: RunStatus; requested: boolean }, RunNotFound> => {
+        const run = runs.get(id)
+        if (run === undefined) return Effect.fail(new RunNotFound({ runId: id }))
+        if (isTerminal(run.status)) return Effect.succeed({ status: run.status, requested: false })
+        run.cancel ??= { at: now, by, reason }
+        if (run.status === "sleeping" || run.status === "waiting") run.wakeAt = now
+        run.updatedAt = now
+        bus.publish(run.queue)
+        bus.publish(`cancel:${id}`)
+        return Effect.succeed({ status: run.status, requested: true })
+      }),
+
     listSignals: (runId) =>
       Effect.sync(() =>
         signals.filter((signal) => signal.runId === runId).map((signal) => ({
@@ -357,6 +370,7 @@ interface StoredRun {
   wakeAt: number | undefined
   /** The signal a `waiting` run waits for. */
   waitingFor?: string | undefined
+  cancel?: { readonly at: number; readonly by: string; readonly reason: string } | undefined
   reason: string | undefined
   recoveries: number
   readonly origin: string | undefined

@@ -220,6 +220,17 @@ CREATE TABLE weft_signals (
 );
 CREATE INDEX weft_signals_pending ON weft_signals (run_id, name, seq) WHERE taken_by IS NULL;
 CREATE INDEX weft_signals_run ON weft_signals (run_id, seq);`
+  },
+  // Cancellation: who asked, why and when; the first request wins, so the record is stable.
+  {
+    version: 5,
+    name: "cancellation requests",
+    sqlite: `ALTER TABLE weft_runs ADD COLUMN cancel_requested_at INTEGER;
+ALTER TABLE weft_runs ADD COLUMN cancel_by TEXT;
+ALTER TABLE weft_runs ADD COLUMN cancel_reason TEXT;`,
+    pg: `ALTER TABLE weft_runs ADD COLUMN cancel_requested_at BIGINT;
+ALTER TABLE weft_runs ADD COLUMN cancel_by TEXT;
+ALTER TABLE weft_runs ADD COLUMN cancel_reason TEXT;`
   }
 ]
 

@@ -538,6 +538,33 @@ export const makeWith = (
           return rows[0].taken ? Option.some(rows[0].payload) : Option.none()
         }).pipe(mapErrors("takeSignal")),
 
+      requestCancel: ({ by, id, now, reason }) =>
+        Effect.gen(function*() {
+          const rows = (yield* journal.submit({
+            operation: "requestCancel",
+            runId: id,
+            owner: "",
+            wakes: true,
+            touch: statement(sql<{ readonly status: RunStatus; readonly queue: string }>`UPDATE weft_runs
+              SET cancel_requested_at = COALESCE(cancel_requested_at, ${now}),
+                cancel_by = COALESCE(cancel_by, ${by}), cancel_reason = COALESCE(cancel_reason, ${reason}),
+                wake_at = CASE WHEN status IN ('sleeping', 'waiting') THEN ${now} ELSE wake_at END,
+                updated_at = ${now}
+              WHERE id = ${id} AND status NOT IN ${sql.in(terminalStatuses)}
+              RETURNING status, queue`)
+          })) as ReadonlyArray<{ readonly status: RunStatus; readonly queue: string }>
+          if (rows.length > 0) {
+            // The worker holding the run stops it at once: on this process's bus and, on
+            // PostgreSQL, through NOTIFY (after the commit, so it reads the request).
+            bus.publish(`cancel:${id}`)
+            if (notify !== undefined) yield* notify(`cancel:${id}`)
+            return { status: rows[0].status, requested: true }
+          }
+          const existing = yield* selectRun(id)
+          if (existing.length === 0) return yield* Effect.fail(new RunNotFound({ runId: id }))
+          return { status: existing[0].status as RunStatus, requested: false }
+        }).pipe(mapErrors("requestCancel")),
+
       listSignals: (runId) =>
         sql<SignalRow>`SELECT * FROM weft_signals WHERE run_id = ${runId} ORDER BY seq`.pipe(
           Effect.map((rows) => rows.map(toSignal)),
@@ -740,6 +767,9 @@ interface RunRow {
   readonly reason: string | null
   readonly recoveries: number | string
   readonly origin: string | null
+  readonly cancel_requested_at?: number | string | null
+  readonly cancel_by?: string | null
+  readonly cancel_reason?: string | null
   readonly created_at: number | string
   readonly updated_at: number | string
   readonly started_at: number | string | null
@@ -791,6 +821,9 @@ const toRun = (row: RunRow): RunRecord => ({
   reason: row.reason ?? undefined,
   recoveries: Number(row.recoveries),
   origin: row.origin ?? undefined,
+  ...(row.cancel_requested_at === null || row.cancel_requested_at === undefined
+    ? {}
+    : { cancel: { at: Number(row.cancel_requested_at), by: row.cancel_by ?? "", reason: row.cancel_reason ?? "" } }),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
   startedAt: optionalNumber(row.started_at),

@@ -45,10 +45,19 @@ export interface RunRecord {
   readonly recoveries: number
   /** Where the run was started from, e.g. the CLI's module path, so `weft resume` can find the code. */
   readonly origin?: string | undefined
+  /** Set once someone asked to cancel the run (the first request wins). */
+  readonly cancel?: CancelRequest | undefined
   readonly createdAt: number
   readonly updatedAt: number
   readonly startedAt: number | undefined
   readonly finishedAt: number | undefined
+}
+
+/** Who asked to cancel a run, why, and when. */
+export interface CancelRequest {
+  readonly at: number
+  readonly by: string
+  readonly reason: string
 }
 
 /** A run to create. */
@@ -128,8 +137,9 @@ export interface StoreService {
   readonly dialect: string
   /**
    * Notices that a queue's runnable runs changed: a run was created unclaimed (due now, or delayed:
-   * an idle worker then sleeps until its time), released, or suspended until a time. Each element is the queue's name, or `"*"` when notices may have been missed (the stream
-   * reconnected) and any queue may have work. Notices are hints: a worker claims on one, and
+   * an idle worker then sleeps until its time), released, or suspended until a time. Each element
+   * is the queue's name, or `"*"` when notices may have been missed (the stream reconnected) and
+   * any queue may have work, or `cancel:<run id>` when a run was asked to stop. Notices are hints: a worker claims on one, and
    * still sleeps no longer than its poll interval or `nextWakeAt` without one. The stream fails
    * with StoreUnavailable when the notice channel breaks; subscribe again to resume.
    */
@@ -240,6 +250,19 @@ export interface StoreService {
     readonly deadline: number | undefined
     readonly now: number
   }) => Effect.Effect<Option.Option<unknown>, LeaseLost | StoreUnavailable>
+  /**
+   * Asks to cancel the run (the first request's who, why and when are kept). A run that is not
+   * held by a worker (queued, sleeping, waiting) becomes claimable at once, so that a worker runs
+   * its cancellation (its compensations); the worker holding a running run learns of it from a
+   * notice (`cancel:<run id>` on `wakeups`) or at its next heartbeat. A finished run is left as it
+   * is: `requested` is false.
+   */
+  readonly requestCancel: (options: {
+    readonly id: string
+    readonly by: string
+    readonly reason: string
+    readonly now: number
+  }) => Effect.Effect<{ readonly status: RunStatus; readonly requested: boolean }, RunNotFound | StoreUnavailable>
   /** Every signal sent to the run, taken or not, in order of arrival. */
   readonly listSignals: (runId: string) => Effect.Effect<ReadonlyArray<SignalRecord>, StoreUnavailable>
   /** Gives the lease up, leaving the run `queued` with `reason`, so it can be resumed at once. */
