@@ -1,0 +1,123 @@
+/**
+ * weft's side of the queue benchmarks of issue 3 (see bench/queue-harness.ts for the method), on
+ * PostgreSQL through the public API: jobs are enqueued with `Client.start` (Client.layer over
+ * `PgStore.layer({ url })`) and drained by worker child processes running `Worker.run` over the
+ * workflows of bench/workflows.ts, the same loop `weft worker` runs.
+ *
+ *   node --conditions=@weft/source --import tsx bench/queue.ts b1 weft 2     # B1, 2 worker processes
+ *   node --conditions=@weft/source --import tsx bench/queue.ts b2 weft       # B2
+ *   node --conditions=@weft/source --import tsx bench/queue.ts b3 weft       # B3
+ *
+ * WEFT_POLL_MS sets the worker's idle poll interval (default: Worker.run's own). Each result notes a
+ * digest of packages/runtime/src and whether the store pushes wake-ups (LISTEN/NOTIFY).
+ * `pnpm bench:queues` runs them all with the peers (bench/run-queues.ts).
+ */
+import { Client, PgStore, Store, Worker } from "@weft/runtime"
+import { Duration, Effect, Fiber, Layer, ManagedRuntime } from "effect"
+import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+import type { Kind, QueueSystem } from "./queue-harness.js"
+import { main } from "./queue-harness.js"
+import { noop, steps10 } from "./workflows.js"
+
+/** Concurrent `Client.start` calls while enqueuing a batch: the store group-commits them. */
+const ENQUEUE_CONCURRENCY = 100
+
+const workflowOf = (kind: Kind) => kind === "noop" ? noop : steps10
+
+const pollMs = process.env.WEFT_POLL_MS === undefined ? undefined : Number(process.env.WEFT_POLL_MS)
+
+const runtimePackage = JSON.parse(
+  Fs.readFileSync(new URL("../packages/runtime/package.json", import.meta.url), "utf8")
+) as { readonly version: string }
+
+// The runtime is measured from its source as it is in the work tree: a digest of it goes into each
+// result, so that numbers taken while it changes can be told apart.
+const sourceDigest = (() => {
+  const root = new URL("../packages/runtime/src/", import.meta.url).pathname
+  const hash = Crypto.createHash("sha256")
+  const walk = (dir: string): void => {
+    for (const entry of Fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const path = Path.join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (entry.name.endsWith(".ts")) hash.update(entry.name).update(Fs.readFileSync(path))
+    }
+  }
+  walk(root)
+  return hash.digest("hex").slice(0, 12)
+})()
+
+const layer = (url: string) => Client.layer.pipe(Layer.provideMerge(PgStore.layer({ url })))
+
+const weft: QueueSystem = {
+  name: "weft",
+  version: `@weft/runtime ${runtimePackage.version} (this repository)`,
+  configuration: [
+    "PgStore.layer({ url }) (pool of 10, group commit);",
+    `enqueue: Client.start, ${ENQUEUE_CONCURRENCY} at once;`,
+    `workers: Worker.run({ workflows, concurrency }) with its defaults (idle poll ${
+      pollMs === undefined ? "Worker.run's default" : `${pollMs} ms`
+    }; push wake-ups when the store has them: see each result's note)`
+  ].join(" "),
+  kinds: ["noop", "steps10"],
+  setup: async (url) => {
+    // Opening the store applies the migrations.
+    const runtime = ManagedRuntime.make(PgStore.layer({ url }))
+    await runtime.runPromise(Effect.void)
+    await runtime.dispose()
+  },
+  driver: async (url) => {
+    const runtime = ManagedRuntime.make(layer(url))
+    const client = await runtime.runPromise(Client.Client)
+    const store = await runtime.runPromise(Store.Store)
+    // Whether this store pushes wake-ups to the workers of every process (LISTEN/NOTIFY), read
+    // without depending on the field, which is being added while these benchmarks are written.
+    const push = (store as unknown as { readonly sharedWakeups?: boolean }).sharedWakeups === true
+    const count = (kind: Kind, status: "queued" | "running") =>
+      Effect.map(store.listRuns({ status, workflow: workflowOf(kind).name }), (runs) => runs.length)
+    return {
+      enqueueMany: (kind, from, count) =>
+        runtime.runPromise(
+          Effect.forEach(
+            Array.from({ length: count }, (_, k) => from + k),
+            (i) => client.start(workflowOf(kind), i),
+            { concurrency: ENQUEUE_CONCURRENCY, discard: true }
+          )
+        ),
+      enqueueOne: (kind, i) => runtime.runPromise(Effect.asVoid(client.start(workflowOf(kind), i))),
+      remaining: (kind) =>
+        runtime.runPromise(
+          Effect.map(Effect.all([count(kind, "queued"), count(kind, "running")]), ([q, r]) => q + r)
+        ),
+      close: () => runtime.dispose(),
+      // Without push, an idle worker polls every second: enqueue at random phases of its polls.
+      b2GapMs: push ? 50 : 1000,
+      note: `runtime src ${sourceDigest}; ${
+        push ? "push wake-ups (LISTEN/NOTIFY)" : "no push wake-ups: idle workers poll (1 s)"
+      }`
+    }
+  },
+  worker: async (url, _kind, concurrency) => {
+    const runtime = ManagedRuntime.make(PgStore.layer({ url }))
+    await runtime.runPromise(Effect.void)
+    let fiber: Fiber.RuntimeFiber<never, unknown> | undefined
+    return {
+      start: async () => {
+        fiber = runtime.runFork(
+          Worker.run({
+            workflows: [noop, steps10],
+            concurrency,
+            ...(pollMs === undefined ? {} : { pollInterval: Duration.millis(pollMs) })
+          })
+        )
+      },
+      stop: async () => {
+        if (fiber !== undefined) await runtime.runPromise(Fiber.interrupt(fiber))
+        await runtime.dispose()
+      }
+    }
+  }
+}
+
+main({ weft })
