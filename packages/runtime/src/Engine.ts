@@ -232,6 +232,9 @@ export const execute = <W extends Workflow.Any>(
     // would do something new. Asked for during the execution: the body is interrupted at once.
     let cancelling = run.cancel
     const cancelAtStart = run.cancel !== undefined
+    // While true, anything not in the journal stops the body (the replay of a run cancelled before
+    // this execution); false once the body has stopped, so that its compensations can run.
+    let journalOnlyBody = cancelAtStart
     const frontier = yield* Deferred.make<void>()
     const atFrontier = <A>(): Effect.Effect<A> => Effect.zipRight(Deferred.succeed(frontier, undefined), Effect.never)
     // The compensations of the steps completed so far (replayed or new), run if the body fails.
@@ -288,7 +291,7 @@ export const execute = <W extends Workflow.Any>(
             })
             return Effect.interrupt
           }
-          if (recorded === undefined && cancelAtStart) return atFrontier()
+          if (recorded === undefined && journalOnlyBody) return atFrontier()
           if (recorded === undefined) {
             if (scope.running !== undefined) {
               return Effect.die(
@@ -372,7 +375,7 @@ export const execute = <W extends Workflow.Any>(
             Effect.flatMap(Clock.currentTimeMillis, (now) => {
               const remaining = wakeAt - now
               if (remaining <= 0) return Effect.void
-              if (cancelAtStart) return atFrontier()
+              if (journalOnlyBody) return atFrontier()
               if (remaining < suspendAfterMillis || path !== "") return Effect.sleep(Duration.millis(remaining))
               suspended ??= { wakeAt, reason }
               return Effect.interrupt
@@ -380,7 +383,7 @@ export const execute = <W extends Workflow.Any>(
         ),
       takeSignal: (slot, name, deadline) =>
         Effect.suspend(() => {
-          if (cancelAtStart) return atFrontier()
+          if (journalOnlyBody) return atFrontier()
           if (!Object.hasOwn(workflow.signals, name)) {
             return Effect.die(
               new Error(
@@ -552,6 +555,7 @@ export const execute = <W extends Workflow.Any>(
         // request was noticed ends as it ended.)
         if (cancelling !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) {
           const request = cancelling
+          journalOnlyBody = false
           const cancelled = Cause.fail(new Failure.Cancelled({ runId: run.id, by: request.by, reason: request.reason }))
           const compensated = yield* restore(
             Effect.provideService(compensate(cancelled), Execution.Execution, execution) as Effect.Effect<
