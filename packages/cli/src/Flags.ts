@@ -14,6 +14,7 @@ export type Flags = {
   readonly input?: string | undefined
   readonly payload?: string | undefined
   readonly reason?: string | undefined
+  readonly wait?: boolean | undefined
   readonly id?: string | undefined
   readonly store?: string | undefined
   readonly json?: boolean | undefined

@@ -28,6 +28,7 @@ Commands:
   start <module> [workflow] queue a run for a worker and print its id
   worker <module...>        claim queued runs and execute them, until SIGINT or SIGTERM
   signal <run-id> <name>    deliver a signal (an external event) to a run
+  cancel <run-id>           cancel a run: stop it, undo its completed steps
   list                      list runs, newest first
   show <run-id>             a run's timeline of steps and attempts, and its cause tree
   workflows <module>        the workflows a module exports, with their schemas
@@ -159,6 +160,23 @@ Options:
 
 Example:
   weft signal YourRunId approved --payload '{"by":"ann"}'
+`,
+  cancel: `Usage: weft cancel <run-id> [options]
+
+Asks for a run to be cancelled. The worker that holds it interrupts it at once (in-flight steps are
+interrupted, their resources released), runs the compensations of its completed steps, latest
+first, and ends it cancelled with who asked and why (weft show prints them). A run that no worker
+holds (queued, sleeping, waiting) is cancelled by the next worker that claims it. A finished run is
+left as it is. Exit code 0 either way.
+
+Options:
+  --reason <text>           why, recorded with the run (default: cancelled from the command line)
+  --wait                    wait until the run has stopped and print its final status
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
+  --json                    print {"runId", "requested", "status"}
+
+Example:
+  weft cancel YourRunId --reason "customer changed plans" --wait
 `,
   workflows: `Usage: weft workflows <module> [options]
 

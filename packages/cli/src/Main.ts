@@ -7,6 +7,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Util from "node:util"
+import { cancelCommand } from "./commands/cancel.js"
 import { helpCommand } from "./commands/help.js"
 import { listCommand } from "./commands/list.js"
 import { resumeCommand } from "./commands/resume.js"
@@ -37,6 +38,7 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
           input: { type: "string" },
           payload: { type: "string" },
           reason: { type: "string" },
+          wait: { type: "boolean" },
           id: { type: "string" },
           store: { type: "string" },
           json: { type: "boolean" },
@@ -66,7 +68,8 @@ const allowed: Record<string, ReadonlyArray<keyof Flags>> = {
   workflows: ["json"],
   start: ["input", "id", "queue", "priority", "delay", "store", "json"],
   worker: ["queue", "concurrency", "grace", "lease", "store"],
-  signal: ["payload", "module", "store", "json"]
+  signal: ["payload", "module", "store", "json"],
+  cancel: ["reason", "wait", "store", "json"]
 }
 
 const commands = {
@@ -77,7 +80,8 @@ const commands = {
   workflows: workflowsCommand,
   start: startCommand,
   worker: workerCommand,
-  signal: signalCommand
+  signal: signalCommand,
+  cancel: cancelCommand
 } as const
 
 /** Runs the command line and returns the process's exit code. */
