@@ -6,6 +6,7 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type { Execution } from "./Execution.js"
 import type * as Failure from "./Failure.js"
 import * as internal from "./internal/stepRunner.js"
@@ -90,7 +91,7 @@ export const make = <
     /** Its typed errors are those of `error` (none without it): an undeclared one could not be journaled. */
     readonly run: (...args: Args) => Effect.Effect<A, NoInfer<E>, R>
   }
-): Step<Args, A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext>> => {
+): Step<Args, A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext | Scope.Scope>> => {
   const problem = internal.checkName(options.name)
   if (problem !== undefined) throw new TypeError(problem)
   const compiled = internal.compile({
@@ -131,7 +132,7 @@ export const run = <
   name: string,
   effect: Effect.Effect<A, NoInfer<E>, R>,
   options: Options<A, AI, E, EI, Timeout> = {}
-): Effect.Effect<A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext> | Execution> => {
+): Effect.Effect<A, ErrorOf<E, Timeout>, Exclude<R, internal.StepContext | Scope.Scope> | Execution> => {
   const problem = internal.checkName(name)
   if (problem !== undefined) return Effect.die(new TypeError(problem))
   return internal.run(

@@ -903,3 +903,67 @@ describe("Workflow durable primitives", () => {
       expect(fresh[2]).not.toBe(u1)
     }))
 })
+
+describe("Step resources", () => {
+  // Each attempt has its own scope: acquired on entry, released when the attempt ends however it ends.
+  const tracked = () => {
+    const events: Array<string> = []
+    let n = 0
+    const resource = Effect.acquireRelease(
+      Effect.sync(() => {
+        n++
+        events.push(`open ${n}`)
+        return n
+      }),
+      (id, exit) => Effect.sync(() => void events.push(`close ${id} ${exit._tag}`))
+    )
+    return { events, resource }
+  }
+
+  it.effect("a resource acquired in a step is released after a success, after each failed attempt, and on a timeout", () =>
+    Effect.gen(function*() {
+      const exec = TestExecution.make()
+      const ok = tracked()
+      yield* exec.run(Step.run("uses", Effect.map(ok.resource, (id) => id * 10)))
+      expect(ok.events).toEqual(["open 1", "close 1 Success"])
+
+      const failing = tracked()
+      const flaky = Step.make({
+        name: "flaky",
+        success: Schema.Number,
+        error: GatewayTimeout,
+        retry: Retry.fixed({ delay: "1 second", attempts: 2 }),
+        run: () => Effect.flatMap(failing.resource, (id) => Effect.fail(new GatewayTimeout({ afterMs: id })))
+      })
+      const fiber = yield* Effect.fork(exec.run(flaky()))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.await(fiber)
+      expect(failing.events).toEqual(["open 1", "close 1 Failure", "open 2", "close 2 Failure"])
+
+      const slow = tracked()
+      const timed = Step.make({
+        name: "timed",
+        success: Schema.Number,
+        retry: Retry.none,
+        timeout: "100 millis",
+        run: () => Effect.zipRight(slow.resource, Effect.as(Effect.sleep("1 minute"), 1))
+      })
+      const timing = yield* Effect.fork(exec.run(timed()))
+      yield* TestClock.adjust("100 millis")
+      const exit = yield* Fiber.await(timing)
+      expect(Exit.isFailure(exit)).toBe(true)
+      expect(slow.events).toEqual(["open 1", "close 1 Failure"])
+    }))
+
+  it.effect("a resource acquired in a step is released when the step is interrupted", () =>
+    Effect.gen(function*() {
+      const exec = TestExecution.make()
+      const held = tracked()
+      const fiber = yield* Effect.fork(
+        exec.run(Step.run("holds", Effect.zipRight(held.resource, Effect.never)))
+      )
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.interrupt(fiber)
+      expect(held.events).toEqual(["open 1", "close 1 Failure"])
+    }))
+})

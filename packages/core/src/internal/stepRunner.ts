@@ -14,6 +14,7 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import type { AttemptRecord, StepKind } from "../Execution.js"
 import { Execution, journalOnly } from "../Execution.js"
 import * as Failure from "../Failure.js"
@@ -184,7 +185,7 @@ export const run = <A, E, R>(
   step: CompiledStep,
   effect: Effect.Effect<A, E, R>,
   compensation?: Compensation<A> | undefined
-): Effect.Effect<A, E | Failure.StepTimeout, Exclude<R, StepContext> | Execution> =>
+): Effect.Effect<A, E | Failure.StepTimeout, Exclude<R, StepContext | Scope.Scope> | Execution> =>
   Effect.flatMap(Execution, (execution) =>
     Effect.flatMap(execution.enter(step.name, step.kind), (slot) => {
       // A step that succeeded registers its compensation, on replay as on its first run, so the
@@ -259,10 +260,12 @@ export const run = <A, E, R>(
               attempt,
               idempotencyKey: `${execution.runId}/${slot.stepId}`
             }
-            let attemptEffect = Effect.provideService(effect, StepContext, info) as Effect.Effect<
+            // Each attempt has a scope of its own: what it acquires (Effect.acquireRelease) is
+            // released when the attempt ends, whether it succeeds, fails, times out or is interrupted.
+            let attemptEffect = Effect.scoped(Effect.provideService(effect, StepContext, info)) as Effect.Effect<
               A,
               E | Failure.StepTimeout,
-              Exclude<R, StepContext>
+              Exclude<R, StepContext | Scope.Scope>
             >
             if (step.timeoutMillis !== undefined) {
               const timeoutMillis = step.timeoutMillis
