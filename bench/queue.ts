@@ -8,7 +8,8 @@
  *   node --conditions=@weft/source --import tsx bench/queue.ts b2 weft       # B2
  *   node --conditions=@weft/source --import tsx bench/queue.ts b3 weft       # B3
  *
- * WEFT_POLL_MS sets the worker's idle poll interval (default: Worker.run's own). Each result notes a
+ * WEFT_POLL_MS sets the worker's idle poll interval (default: Worker.run's own); WEFT_WRITERS the
+ * store's concurrent group-commit writers (`PgStore.layerWith({ store: { writers } })`, default 1). Each result notes a
  * digest of packages/runtime/src and whether the store pushes wake-ups (LISTEN/NOTIFY).
  * `pnpm bench:queues` runs them all with the peers (bench/run-queues.ts).
  */
@@ -27,6 +28,9 @@ const ENQUEUE_CONCURRENCY = 100
 const workflowOf = (kind: Kind) => kind === "noop" ? noop : steps10
 
 const pollMs = process.env.WEFT_POLL_MS === undefined ? undefined : Number(process.env.WEFT_POLL_MS)
+/** WEFT_WRITERS: the store's concurrent group-commit writers (default: PgStore's own). */
+const writers = process.env.WEFT_WRITERS === undefined ? undefined : Number(process.env.WEFT_WRITERS)
+const pgLayer = (url: string) => PgStore.layerWith({ url, store: { writers } })
 
 const runtimePackage = JSON.parse(
   Fs.readFileSync(new URL("../packages/runtime/package.json", import.meta.url), "utf8")
@@ -48,13 +52,13 @@ const sourceDigest = (() => {
   return hash.digest("hex").slice(0, 12)
 })()
 
-const layer = (url: string) => Client.layer.pipe(Layer.provideMerge(PgStore.layer({ url })))
+const layer = (url: string) => Client.layer.pipe(Layer.provideMerge(pgLayer(url)))
 
 const weft: QueueSystem = {
   name: "weft",
   version: `@weft/runtime ${runtimePackage.version} (this repository)`,
   configuration: [
-    "PgStore.layer({ url }) (pool of 10, group commit);",
+    `PgStore.layer({ url }) (pool of 10, group commit${writers === undefined ? "" : `, ${writers} writers`});`,
     `enqueue: Client.start, ${ENQUEUE_CONCURRENCY} at once;`,
     `workers: Worker.run({ workflows, concurrency }) with its defaults (idle poll ${
       pollMs === undefined ? "Worker.run's default" : `${pollMs} ms`
@@ -99,7 +103,7 @@ const weft: QueueSystem = {
     }
   },
   worker: async (url, _kind, concurrency) => {
-    const runtime = ManagedRuntime.make(PgStore.layer({ url }))
+    const runtime = ManagedRuntime.make(pgLayer(url))
     await runtime.runPromise(Effect.void)
     let fiber: Fiber.RuntimeFiber<never, unknown> | undefined
     return {

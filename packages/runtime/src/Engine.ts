@@ -20,6 +20,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { LeaseLost, StoreUnavailable } from "./Errors.js"
 import { RunSuspended } from "./Errors.js"
+import * as FreshRuns from "./internal/FreshRuns.js"
 import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
 import { Store } from "./Store.js"
 
@@ -197,7 +198,10 @@ export const execute = <W extends Workflow.Any>(
     const suspendAfterMillis = Duration.toMillis(Duration.decode(options.suspendAfter ?? defaultSuspendAfter))
     const retrying = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreUnavailable>, onRetry?: () => void) =>
       retryStorage(effect, retrySchedule, `run ${run.id}: ${operation}`, onRetry)
-    const journal = yield* retrying("reading its journal", store.readJournal(run.id))
+    // A run its claim started has no journal yet (see FreshRuns): nothing to read.
+    const journal = FreshRuns.take(run)
+      ? { steps: [], attempts: [] }
+      : yield* retrying("reading its journal", store.readJournal(run.id))
 
     // The journal by branch (task-group path, "" for the body), each in position order.
     const byScope = new Map<string, Array<StepRecord | undefined>>()

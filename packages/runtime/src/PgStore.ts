@@ -6,14 +6,16 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import Pg from "pg"
 import type { SchemaTooNew } from "./Errors.js"
 import { StoreUnavailable } from "./Errors.js"
 import * as PgListener from "./internal/PgListener.js"
+import * as PgPrepared from "./internal/PgPrepared.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
 import { Store } from "./Store.js"
@@ -61,12 +63,36 @@ export const layerWith = (
       }
       // node-postgres throws from its constructor on a URL it cannot parse: the client reports that
       // as a defect.
-      const client = yield* PgClient.make({
-        url: Redacted.make(options.url),
-        maxConnections,
-        connectTimeout: options.connectTimeout ?? Duration.seconds(5),
-        applicationName: options.applicationName ?? "weft"
-      }).pipe(
+      // The pool of PgClient.make, with connections that prepare the store's hot statements.
+      const connectTimeout = options.connectTimeout ?? Duration.seconds(5)
+      const applicationName = options.applicationName ?? "weft"
+      const acquire = Effect.acquireRelease(
+        Effect.suspend(() => {
+          const pool = new Pg.Pool({
+            connectionString: options.url,
+            connectionTimeoutMillis: Duration.toMillis(connectTimeout),
+            max: maxConnections,
+            application_name: applicationName,
+            Client: PgPrepared.PreparingClient
+          })
+          pool.on("error", () => {})
+          return Effect.tryPromise({
+            try: () => pool.query("SELECT 1"),
+            catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
+          }).pipe(
+            Effect.tapError(() => Effect.promise(() => pool.end().catch(() => undefined))),
+            Effect.as(pool)
+          )
+        }),
+        (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+      ).pipe(
+        Effect.timeoutFail({
+          duration: connectTimeout,
+          onTimeout: () =>
+            new SqlError({ cause: new Error("Connection timed out"), message: "PgClient: Connection timed out" })
+        })
+      )
+      const client = yield* PgClient.fromPool({ acquire, applicationName }).pipe(
         Effect.catchAllDefect((defect) => Effect.fail(defect)),
         Effect.mapError((error) =>
           new StoreUnavailable({

@@ -14,10 +14,12 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SchemaTooNew } from "./Errors.js"
 import { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound, StoreUnavailable } from "./Errors.js"
+import * as FreshRuns from "./internal/FreshRuns.js"
 import * as GroupCommit from "./internal/GroupCommit.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder } from "./internal/order.js"
 import * as PgListener from "./internal/PgListener.js"
+import * as PgPrepared from "./internal/PgPrepared.js"
 import * as WakeBus from "./internal/WakeBus.js"
 import * as Migrations from "./Migrations.js"
 import type { AttemptRow, RunRecord, RunStatus, SignalRecord, StepRecord, StoreService } from "./Store.js"
@@ -35,6 +37,14 @@ export interface Options {
    * Without it, `wakeups` carries only the notices of this process's writes.
    */
   readonly sharedWakeups?: Stream.Stream<string, StoreUnavailable> | undefined
+  /**
+   * PostgreSQL only: how many group-commit writers commit concurrently, each on a connection of the
+   * pool. Writes are spread over them by run (the writes of one run always share a writer, and
+   * stay in order). Default 1; SQLite always has one (it has one writer at a time anyway).
+   */
+  readonly writers?: number | undefined
+  /** For tests: told when a batch starts, with its number of writes. */
+  readonly onBatch?: ((writes: number) => void) | undefined
 }
 
 /**
@@ -49,6 +59,11 @@ export interface Options {
  * the current scope, which commits together, in one transaction, the writes that queued while its
  * previous commit was in flight; reads go straight to the client. When the scope closes, the
  * writes already queued are committed; later ones fail with StoreUnavailable.
+ *
+ * On PostgreSQL (see `Options.writers`) several writers may commit concurrently, each run's writes
+ * always through the same one; a batch of step completions, attempts and run ends is one statement
+ * (no BEGIN and COMMIT around it), the claim is one statement, and a start sends its NOTIFY from
+ * its own INSERT; the frequent statements are prepared once per connection (PgPrepared).
  */
 export const make: Effect.Effect<
   StoreService,
@@ -65,7 +80,11 @@ export const makeWith = (
     yield* Migrations.run
 
     const dialect = sql.onDialectOrElse({ sqlite: () => "sqlite", pg: () => "postgres", orElse: () => "sql" })
+    const writers = dialect === "postgres" ? Math.max(1, Math.floor(options.writers ?? 1)) : 1
     const bus = WakeBus.make()
+    // The start of a statement run often and of few shapes: PostgreSQL prepares it once per
+    // connection (see PgPrepared) instead of parsing and planning it on every execution.
+    const hot = dialect === "postgres" ? sql.literal(PgPrepared.marker) : sql.literal("")
     // On PostgreSQL a batch that made runs claimable tells every listening process, in the batch's
     // own transaction: the notice is delivered at commit, never before the rows are visible.
     const notify = sql.onDialectOrElse({
@@ -85,7 +104,7 @@ export const makeWith = (
     // The fence of a step's completion or attempt: it touches the run only while `owner` holds
     // its lease, and returns its id and owner when it did.
     const fence = (runId: string, owner: string, reason: string | null, now: number) =>
-      sql<FencedRow>`UPDATE weft_runs SET reason = ${reason}, updated_at = ${now}
+      sql<FencedRow>`${hot}UPDATE weft_runs SET reason = ${reason}, updated_at = ${now}
         WHERE id = ${runId} AND lease_owner = ${owner} RETURNING id, lease_owner`
 
     // The fences of many writes in one statement, each (run, owner) at most once, so that no run
@@ -141,6 +160,104 @@ export const makeWith = (
     const insertChunk = (table: "weft_steps" | "weft_attempts", rows: ReadonlyArray<StepValues | AttemptValues>) =>
       sql`INSERT INTO ${sql(table)} ${sql.insert(rows)} ON CONFLICT DO NOTHING`
 
+    // PostgreSQL: consecutive fences (step completions, attempts) and run ends of distinct runs in
+    // ONE statement, without a transaction of its own: each fence and each end is a fenced UPDATE in
+    // a data-modifying CTE, and the step and attempt rows are inserted only for the fences that
+    // matched (the CTEs share one snapshot, and the INSERTs read the fences' RETURNING). A
+    // statement is atomic, so a batch made of one such segment is committed by that statement
+    // alone; each write still gets its own answer from the rows returned. The values travel as
+    // JSON, typed by `json_to_recordset`: one statement text for every batch size.
+    const combined = (segment: ReadonlyArray<JournalWrite>) =>
+      Effect.suspend(() => {
+        const fences = new Map<string, FenceValues>()
+        const finishes: Array<FinishValues & { readonly run_id: string; readonly owner: string }> = []
+        const steps: Array<StepValues & { readonly owner: string }> = []
+        const attempts: Array<AttemptValues & { readonly owner: string }> = []
+        for (const write of segment) {
+          if (write.touch._tag === "Fence") {
+            fences.set(fenceKey(write.runId, write.owner), {
+              runId: write.runId,
+              owner: write.owner,
+              reason: write.touch.reason,
+              now: write.touch.now
+            })
+            if (write.step !== undefined) steps.push({ ...write.step, owner: write.owner })
+            if (write.attempt !== undefined) attempts.push({ ...write.attempt, owner: write.owner })
+          } else if (write.finish !== undefined) {
+            finishes.push({ ...write.finish, run_id: write.runId, owner: write.owner })
+          }
+        }
+        const fv = JSON.stringify([...fences.values()].map((f) => ({
+          run_id: f.runId,
+          owner: f.owner,
+          reason: f.reason,
+          now: f.now
+        })))
+        return sql<{ readonly id: string; readonly lease_owner: string; readonly finished: boolean }>`${hot}WITH
+          fv AS (SELECT * FROM json_to_recordset(${fv}::json) AS x(run_id TEXT, owner TEXT, reason TEXT, now BIGINT)),
+          fenced AS (UPDATE weft_runs SET reason = fv.reason, updated_at = fv.now FROM fv
+            WHERE weft_runs.id = fv.run_id AND weft_runs.lease_owner = fv.owner
+            RETURNING weft_runs.id, weft_runs.lease_owner),
+          xv AS (SELECT * FROM json_to_recordset(${JSON.stringify(finishes)}::json)
+            AS x(run_id TEXT, owner TEXT, status TEXT, output TEXT, failure TEXT, now BIGINT)),
+          finished AS (UPDATE weft_runs SET status = xv.status, output = xv.output, failure = xv.failure,
+              finished_at = xv.now, lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL,
+              updated_at = xv.now
+            FROM xv WHERE weft_runs.id = xv.run_id AND weft_runs.lease_owner = xv.owner
+            RETURNING weft_runs.id, xv.owner AS lease_owner),
+          steps AS (INSERT INTO weft_steps
+              (run_id, step_id, name, kind, position, result, failed, attempts, started_at, finished_at)
+            SELECT s.run_id, s.step_id, s.name, s.kind, s.position, s.result, s.failed, s.attempts, s.started_at,
+              s.finished_at
+            FROM json_to_recordset(${JSON.stringify(steps)}::json) AS s(owner TEXT, run_id TEXT, step_id TEXT,
+              name TEXT, kind TEXT, position INTEGER, result TEXT, failed SMALLINT, attempts INTEGER,
+              started_at BIGINT, finished_at BIGINT)
+            WHERE EXISTS (SELECT 1 FROM fenced WHERE fenced.id = s.run_id AND fenced.lease_owner = s.owner)
+            ON CONFLICT DO NOTHING),
+          attempts AS (INSERT INTO weft_attempts
+              (run_id, step_id, attempt, started_at, finished_at, outcome, error, delay_millis, stop_reason)
+            SELECT a.run_id, a.step_id, a.attempt, a.started_at, a.finished_at, a.outcome, a.error, a.delay_millis,
+              a.stop_reason
+            FROM json_to_recordset(${JSON.stringify(attempts)}::json) AS a(owner TEXT, run_id TEXT, step_id TEXT,
+              attempt INTEGER, started_at BIGINT, finished_at BIGINT, outcome TEXT, error TEXT,
+              delay_millis BIGINT, stop_reason TEXT)
+            WHERE EXISTS (SELECT 1 FROM fenced WHERE fenced.id = a.run_id AND fenced.lease_owner = a.owner)
+            ON CONFLICT DO NOTHING)
+          SELECT id, lease_owner, FALSE AS finished FROM fenced
+          UNION ALL SELECT id, lease_owner, TRUE AS finished FROM finished`.pipe(
+          Effect.map((rows) => {
+            const matched = new Set<string>()
+            for (const row of rows) matched.add(`${row.finished ? "x" : "f"}${fenceKey(row.id, row.lease_owner)}`)
+            return segment.map((write) =>
+              matched.has(`${write.touch._tag === "Fence" ? "f" : "x"}${fenceKey(write.runId, write.owner)}`)
+                ? [write.runId]
+                : []
+            )
+          })
+        )
+      })
+
+    // The end of the segment of combinable writes that starts at `start`: a run ended in it is
+    // neither ended again nor fenced in it (one statement cannot change a row twice).
+    const combinableEnd = (batch: ReadonlyArray<JournalWrite>, start: number): number => {
+      const fencedRuns = new Set<string>()
+      const endedRuns = new Set<string>()
+      let end = start
+      for (; end < batch.length; end++) {
+        const write = batch[end]
+        if (write.touch._tag === "Fence") {
+          if (endedRuns.has(write.runId)) break
+          fencedRuns.add(write.runId)
+        } else if (write.finish !== undefined) {
+          if (endedRuns.has(write.runId) || fencedRuns.has(write.runId)) break
+          endedRuns.add(write.runId)
+        } else {
+          break
+        }
+      }
+      return end
+    }
+
     // One batch in arrival order: the runs' statements first, so that each write sees the runs
     // as the writes before it left them (consecutive fences in one statement, any other statement
     // alone); then the step and attempt rows of the writes whose statement matched, in multi-row
@@ -154,17 +271,31 @@ export const makeWith = (
         const steps: Array<StepValues> = []
         const attempts: Array<AttemptValues> = []
         const woken = new Set<string>()
+        // Queues whose NOTIFY a write's own statement sent (in this transaction).
+        const notified = new Set<string>()
         const settle = (write: JournalWrite, rows: ReadonlyArray<unknown>) => {
           if (rows.length > 0) {
             if (write.step !== undefined) steps.push(write.step)
             if (write.attempt !== undefined) attempts.push(write.attempt)
             const queue = (rows[0] as { readonly queue?: string | null }).queue
-            if (write.wakes === true && typeof queue === "string") woken.add(queue)
+            if (write.wakes === true && typeof queue === "string") {
+              woken.add(queue)
+              if (write.notifies === true) notified.add(queue)
+            }
           }
           results.push(Exit.succeed(rows))
         }
         let start = 0
         while (start < batch.length) {
+          if (dialect === "postgres") {
+            const end = combinableEnd(batch, start)
+            if (end > start) {
+              const answers = yield* combined(batch.slice(start, end))
+              for (const rows of answers) results.push(Exit.succeed(rows))
+              start = end
+              continue
+            }
+          }
           const touch = batch[start].touch
           if (touch._tag === "Statement") {
             settle(batch[start], yield* touch.statement)
@@ -189,19 +320,29 @@ export const makeWith = (
         }
         yield* insertRows("weft_steps", steps)
         yield* insertRows("weft_attempts", attempts)
-        if (notify !== undefined) yield* Effect.forEach(woken, notify, { discard: true })
+        if (notify !== undefined) {
+          yield* Effect.forEach(woken, (queue) => notified.has(queue) ? Effect.void : notify(queue), {
+            discard: true
+          })
+        }
         return { results, woken }
       })
 
     // A write alone with no rows is one statement: it needs no BEGIN and COMMIT around it. A SQL
     // error (a failed COMMIT is a defect in @effect/sql) rolls the whole batch back and fails
     // each of its writes with StoreUnavailable; nothing of the batch is written.
+    // On PostgreSQL a batch that is one segment of combinable writes is one statement too. Two
+    // concurrent batches (several writers, or other processes) may deadlock on rows they both
+    // change, and the server then aborts one: that batch was rolled back as a whole (or was one
+    // statement), and is run again.
     const commit = (batch: ReadonlyArray<JournalWrite>) => {
-      const alone = batch.length === 1 && batch[0].step === undefined && batch[0].attempt === undefined &&
-        batch[0].atomic !== true
+      options.onBatch?.(batch.length)
+      const alone = (batch.length === 1 && batch[0].step === undefined && batch[0].attempt === undefined &&
+        batch[0].atomic !== true) || (dialect === "postgres" && combinableEnd(batch, 0) === batch.length)
       const unavailable = (error: SqlError) =>
         Effect.succeed(batch.map((write) => Exit.fail(storeUnavailable(write.operation, error))))
-      return (alone ? writeBatch(batch) : transaction(writeBatch(batch))).pipe(
+      const once = alone ? writeBatch(batch) : transaction(writeBatch(batch))
+      return Effect.retry(once, { times: 3, while: isDeadlock }).pipe(
         // Committed: wake this process's workers at once, without the round trip through the server.
         Effect.map(({ results, woken }) => {
           for (const queue of woken) bus.publish(queue)
@@ -221,7 +362,9 @@ export const makeWith = (
           operation: write.operation,
           detail: "the store was closed before this write was queued"
         }),
-      maxBatch: options.maxBatch
+      maxBatch: options.maxBatch,
+      lanes: writers,
+      laneOf: (write) => laneHash(write.runId)
     })
 
     // A fenced write: its statement returns no row, and it fails with LeaseLost, when `owner`
@@ -233,7 +376,7 @@ export const makeWith = (
           rows.length === 0 ? Effect.fail(new LeaseLost({ runId: entry.runId, owner: entry.owner })) : Effect.void
       )
 
-    const selectRun = (id: string) => sql<RunRow>`SELECT * FROM weft_runs WHERE id = ${id}`
+    const selectRun = (id: string) => sql<RunRow>`${hot}SELECT * FROM weft_runs WHERE id = ${id}`
 
     const service: StoreService = {
       dialect,
@@ -246,7 +389,7 @@ export const makeWith = (
           if (queues.length === 0 || workflows?.length === 0) return Option.none()
           const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
           const queue = sql`queue IN ${sql.in(queues)}`
-          const rows = yield* sql<{ readonly at: number | string | null }>`SELECT MIN(at) AS at FROM (
+          const rows = yield* sql<{ readonly at: number | string | null }>`${hot}SELECT MIN(at) AS at FROM (
               SELECT MIN(wake_at) AS at FROM weft_runs
               WHERE status = 'queued' AND wake_at IS NOT NULL AND ${queue} AND wake_at > ${now} ${known}
               UNION ALL
@@ -275,21 +418,35 @@ export const makeWith = (
           // Insert first (group-committed) and look only on conflict: the common path is one
           // statement, and on SQLite a write first means the busy handler, not SQLITE_BUSY, meets
           // a concurrent writer.
-          const inserted = (yield* journal.submit({
-            operation: "createRun",
-            runId: run.id,
-            owner: owner ?? "",
-            wakes: claim === undefined,
-            touch: statement(sql<RunRow>`INSERT INTO weft_runs
+          const insert = sql<RunRow>`${hot}INSERT INTO weft_runs
               (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
                 wake_at, recoveries, origin, created_at, updated_at, started_at)
               VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
                 ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt})
               ON CONFLICT DO NOTHING
-              RETURNING *`)
+              RETURNING *`
+          // On PostgreSQL a queued run's INSERT sends its NOTIFY itself (delivered at commit): a
+          // start alone is one statement, one round trip.
+          const notifies = claim === undefined && dialect === "postgres"
+          const inserted = (yield* journal.submit({
+            operation: "createRun",
+            runId: run.id,
+            owner: owner ?? "",
+            wakes: claim === undefined,
+            notifies,
+            touch: statement(
+              notifies
+                ? sql<RunRow>`${hot}WITH inserted AS (${insert})
+                    SELECT inserted.*, pg_notify(${PgListener.channel}, inserted.queue) IS NULL AS notified
+                    FROM inserted`
+                : insert
+            )
           })) as ReadonlyArray<RunRow>
           if (inserted.length > 0) {
-            return { run: toRun(inserted[0]), created: true }
+            const created = toRun(inserted[0])
+            // Claimed at creation: nothing can have been journaled yet.
+            if (claim !== undefined) FreshRuns.mark(created)
+            return { run: created, created: true }
           }
           const byId = yield* selectRun(run.id)
           if (byId.length > 0) {
@@ -391,15 +548,56 @@ export const makeWith = (
                 LIMIT ${take}
                 ${lock})
               RETURNING *`
+          // The runs claimed from the queue (not woken) with no recovery counted had never started
+          // (a claim of a started run counts one): their journal is empty, the engine need not read it.
+          const started = (rows: ReadonlyArray<RunRow>) =>
+            rows.map((row) => {
+              const run = toRun(row)
+              if (run.recoveries === 0) FreshRuns.mark(run)
+              return run
+            }).sort(claimOrder)
+          // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
+          // queued or expired runs), the second limited to what the first left.
+          const both = sql<RunRow & { readonly woke: boolean }>`${hot}WITH
+            woken AS (UPDATE weft_runs
+              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                reason = NULL, waiting_for = NULL, updated_at = ${now}
+              WHERE id IN (
+                SELECT id FROM weft_runs
+                WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+                ORDER BY wake_at, id
+                LIMIT ${take}
+                FOR UPDATE SKIP LOCKED)
+              RETURNING *),
+            started AS (UPDATE weft_runs
+              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
+                started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+              WHERE id IN (
+                SELECT id FROM weft_runs
+                WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
+                  AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
+                    OR (status = 'running' AND lease_expires_at <= ${now}))
+                ORDER BY priority DESC, created_at, id
+                LIMIT (${take} - (SELECT COUNT(*) FROM woken))
+                FOR UPDATE SKIP LOCKED)
+              RETURNING *)
+            SELECT woken.*, TRUE AS woke FROM woken UNION ALL SELECT started.*, FALSE AS woke FROM started`
           const claimed = (yield* journal.submit({
             operation: "claimNext",
             runId: "",
             owner,
-            touch: statement(Effect.flatMap(wake, (woken) =>
-              woken.length >= take ?
-                Effect.succeed(woken.map(toRun).sort(wakeOrder)) :
-                Effect.map(
-                  sql<RunRow>`UPDATE weft_runs
+            touch: statement(
+              dialect === "postgres" ?
+                Effect.map(both, (rows) => [
+                  ...rows.filter((row) => row.woke).map(toRun).sort(wakeOrder),
+                  ...started(rows.filter((row) => !row.woke))
+                ]) :
+                Effect.flatMap(wake, (woken) =>
+                  woken.length >= take ?
+                    Effect.succeed(woken.map(toRun).sort(wakeOrder)) :
+                    Effect.map(
+                      sql<RunRow>`UPDATE weft_runs
               SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
                 recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
                 started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
@@ -412,8 +610,9 @@ export const makeWith = (
                 LIMIT ${take - woken.length}
                 ${lock})
               RETURNING *`,
-                  (started) => [...woken.map(toRun).sort(wakeOrder), ...started.map(toRun).sort(claimOrder)]
-                )))
+                      (rows) => [...woken.map(toRun).sort(wakeOrder), ...started(rows)]
+                    ))
+            )
           })) as ReadonlyArray<RunRecord>
           // RETURNING follows no ORDER BY: the runs are put back in claim order above.
           return claimed
@@ -424,7 +623,7 @@ export const makeWith = (
           operation: "renewLease",
           runId: id,
           owner,
-          touch: statement(sql`UPDATE weft_runs SET lease_expires_at = ${now + leaseMillis}, updated_at = ${now}
+          touch: statement(sql`${hot}UPDATE weft_runs SET lease_expires_at = ${now + leaseMillis}, updated_at = ${now}
             WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
         }),
 
@@ -592,7 +791,8 @@ export const makeWith = (
             operation: "finishRun",
             runId: id,
             owner,
-            touch: statement(sql`UPDATE weft_runs
+            finish: { status: outcome.status, output, failure, now },
+            touch: statement(sql`${hot}UPDATE weft_runs
               SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
                 lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
               WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
@@ -603,10 +803,10 @@ export const makeWith = (
       // writer is fenced out, so nothing can land between them.
       readJournal: (runId) =>
         Effect.all({
-          steps: sql<StepRow>`SELECT * FROM weft_steps WHERE run_id = ${runId} ORDER BY position, step_id`.pipe(
+          steps: sql<StepRow>`${hot}SELECT * FROM weft_steps WHERE run_id = ${runId} ORDER BY position, step_id`.pipe(
             Effect.map((rows) => rows.map(toStep))
           ),
-          attempts: sql<AttemptRowRow>`SELECT * FROM weft_attempts WHERE run_id = ${runId}
+          attempts: sql<AttemptRowRow>`${hot}SELECT * FROM weft_attempts WHERE run_id = ${runId}
             ORDER BY step_id, attempt`.pipe(Effect.map((rows) => rows.map(toAttempt)))
         }).pipe(mapErrors("readJournal")),
 
@@ -654,6 +854,33 @@ interface JournalWrite {
   readonly wakes?: boolean | undefined
   /** Whether its statement is several, to be run in a transaction even when the write is alone. */
   readonly atomic?: boolean | undefined
+  /** Whether its statement sends the NOTIFY of the queue it returns itself (PostgreSQL). */
+  readonly notifies?: boolean | undefined
+  /** A run's end (finishRun): PostgreSQL folds it into a combined statement instead of `touch`. */
+  readonly finish?: FinishValues | undefined
+}
+
+interface FinishValues {
+  readonly status: string
+  readonly output: string | null
+  readonly failure: string | null
+  readonly now: number
+}
+
+// The lane of a run's writes: a string hash (FNV-1a), stable within the process.
+const laneHash = (runId: string): number => {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < runId.length; i++) {
+    hash ^= runId.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
+}
+
+// PostgreSQL's deadlock_detected: the server aborted this transaction to break a lock cycle.
+const isDeadlock = (error: SqlError): boolean => {
+  const cause = error.cause as { readonly code?: unknown } | undefined
+  return typeof cause === "object" && cause !== null && cause.code === "40P01"
 }
 
 /**

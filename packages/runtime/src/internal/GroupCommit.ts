@@ -1,7 +1,9 @@
 /**
  * Group commit: writes that arrive while another commit is in flight are committed together, in
- * one transaction, by a single writer fiber, and each caller gets its own result once that
- * transaction is durable. Generic over what a write is; the SQL store gives it the transaction.
+ * one transaction, by a writer fiber, and each caller gets its own result once that transaction is
+ * durable. Generic over what a write is; the SQL store gives it the transaction. There is one
+ * writer unless told otherwise; with several lanes, each is such a writer with its own queue, and
+ * the caller says which lane a write belongs to (writes that must stay ordered share one).
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -30,10 +32,36 @@ export interface Options<I, A, E> {
   readonly closed: (request: I) => E
   /** The most requests in one batch. Default 256. */
   readonly maxBatch?: number | undefined
+  /**
+   * Independent writers, each with its own queue and batches, committing concurrently. Default 1.
+   * Requests that must stay in order with each other (the writes of one run) must go to the same
+   * lane: `laneOf` says which.
+   */
+  readonly lanes?: number | undefined
+  /** The lane of a request, any integer (taken modulo `lanes`). Default: lane 0. */
+  readonly laneOf?: ((request: I) => number) | undefined
 }
 
 /** The number of requests a batch holds at most unless told otherwise. */
 export const defaultMaxBatch = 256
+
+/**
+ * Starts the writer fibers (one per lane) in the current scope; each lane is a group commit of its
+ * own, as `makeLane` describes.
+ */
+export const make = <I, A, E>(options: Options<I, A, E>): Effect.Effect<GroupCommit<I, A, E>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const lanes = options.lanes ?? 1
+    if (!Number.isInteger(lanes) || lanes < 1) {
+      return yield* Effect.dieMessage(`lanes must be a positive integer, got ${lanes}`)
+    }
+    if (lanes === 1) return yield* makeLane(options)
+    const writers = yield* Effect.forEach(Array.from({ length: lanes }), () => makeLane(options))
+    const laneOf = options.laneOf ?? (() => 0)
+    return {
+      submit: (request) => writers[Math.abs(Math.trunc(laneOf(request))) % lanes].submit(request)
+    }
+  })
 
 /**
  * Starts the writer fiber in the current scope. There is no batching window: a request that
@@ -41,7 +69,7 @@ export const defaultMaxBatch = 256
  * queued while the previous commit was running. When the scope closes, new requests fail with
  * `closed`, the requests already queued are still committed, and then the writer stops.
  */
-export const make = <I, A, E>(options: Options<I, A, E>): Effect.Effect<GroupCommit<I, A, E>, never, Scope.Scope> =>
+const makeLane = <I, A, E>(options: Options<I, A, E>): Effect.Effect<GroupCommit<I, A, E>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const maxBatch = options.maxBatch ?? defaultMaxBatch
     if (!Number.isInteger(maxBatch) || maxBatch < 1) {
