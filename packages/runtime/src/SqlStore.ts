@@ -282,9 +282,10 @@ export const makeWith = (
             wakes: claim === undefined,
             touch: statement(sql<RunRow>`INSERT INTO weft_runs
               (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
-                wake_at, recoveries, origin, created_at, updated_at, started_at)
+                wake_at, recoveries, origin, created_at, updated_at, started_at, parent_run_id, parent_step_id)
               VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
-                ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt})
+                ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt},
+                ${run.parent?.runId ?? null}, ${run.parent?.stepId ?? null})
               ON CONFLICT DO NOTHING
               RETURNING *`)
           })) as ReadonlyArray<RunRow>
@@ -433,7 +434,7 @@ export const makeWith = (
       // seen here, and one that comes later waits for this transaction and then finds the run
       // waiting. One `UPDATE ... WHERE NOT EXISTS (mailbox)` would not do on PostgreSQL: after
       // waiting for the row lock it re-checks the row but not its sub-select's snapshot.
-      suspendRun: ({ id, now, owner, reason, signal, wakeAt }) =>
+      suspendRun: ({ child, id, now, owner, reason, signal, wakeAt }) =>
         Effect.flatMap(
           journal.submit({
             operation: "suspendRun",
@@ -445,6 +446,17 @@ export const makeWith = (
               const locked = yield* sql`UPDATE weft_runs SET updated_at = ${now}
                 WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`
               if (locked.length === 0) return []
+              if (child !== undefined) {
+                const ended = yield* sql`SELECT id FROM weft_runs
+                  WHERE id = ${child} AND status IN ${sql.in(terminalStatuses)}`
+                if (ended.length > 0) {
+                  yield* sql`UPDATE weft_runs
+                    SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${now},
+                      waiting_for = NULL, reason = ${`child run ${child} ended`}, updated_at = ${now}
+                    WHERE id = ${id}`
+                  return [{ status: "woken" }]
+                }
+              }
               if (signal !== undefined) {
                 const deadline = wakeAt === undefined ? sql.literal("") : sql`AND sent_at <= ${wakeAt}`
                 const pending = yield* sql`SELECT seq FROM weft_signals
@@ -459,8 +471,11 @@ export const makeWith = (
                 }
               }
               return yield* sql`UPDATE weft_runs
-                SET status = ${signal === undefined ? "sleeping" : "waiting"}, lease_owner = NULL,
-                  lease_expires_at = NULL, wake_at = ${wakeAt ?? null}, waiting_for = ${signal ?? null},
+                SET status = ${
+                signal === undefined && child === undefined ? "sleeping" : "waiting"
+              }, lease_owner = NULL,
+                  lease_expires_at = NULL, wake_at = ${wakeAt ?? null},
+                  waiting_for = ${child === undefined ? signal ?? null : childWait(child)},
                   reason = ${reason}, updated_at = ${now}
                 WHERE id = ${id} RETURNING status, queue`
             }))
@@ -545,20 +560,34 @@ export const makeWith = (
             runId: id,
             owner: "",
             wakes: true,
-            touch: statement(sql<{ readonly status: RunStatus; readonly queue: string }>`UPDATE weft_runs
+            // The run and its descendants (children, their children...), in one statement.
+            touch: statement(
+              sql<{ readonly id: string; readonly status: RunStatus; readonly queue: string }>`UPDATE weft_runs
               SET cancel_requested_at = COALESCE(cancel_requested_at, ${now}),
                 cancel_by = COALESCE(cancel_by, ${by}), cancel_reason = COALESCE(cancel_reason, ${reason}),
                 wake_at = CASE WHEN status IN ('sleeping', 'waiting') THEN ${now} ELSE wake_at END,
                 updated_at = ${now}
-              WHERE id = ${id} AND status NOT IN ${sql.in(terminalStatuses)}
-              RETURNING status, queue`)
-          })) as ReadonlyArray<{ readonly status: RunStatus; readonly queue: string }>
-          if (rows.length > 0) {
-            // The worker holding the run stops it at once: on this process's bus and, on
-            // PostgreSQL, through NOTIFY (after the commit, so it reads the request).
-            bus.publish(`cancel:${id}`)
-            if (notify !== undefined) yield* notify(`cancel:${id}`)
-            return { status: rows[0].status, requested: true }
+              WHERE id IN (
+                WITH RECURSIVE tree(id) AS (
+                  SELECT id FROM weft_runs WHERE id = ${id}
+                  UNION ALL
+                  SELECT r.id FROM weft_runs r JOIN tree t ON r.parent_run_id = t.id
+                )
+                SELECT id FROM tree)
+                AND status NOT IN ${sql.in(terminalStatuses)}
+              RETURNING id, status, queue`
+            )
+          })) as ReadonlyArray<{ readonly id: string; readonly status: RunStatus; readonly queue: string }>
+          const self = rows.find((row) => row.id === id)
+          if (self !== undefined) {
+            // The workers holding these runs stop them at once: on this process's bus and, on
+            // PostgreSQL, through NOTIFY (after the commit, so they read the request).
+            for (const row of rows) {
+              bus.publish(`cancel:${row.id}`)
+              if (row.queue !== self.queue) bus.publish(row.queue)
+              if (notify !== undefined) yield* notify(`cancel:${row.id}`)
+            }
+            return { status: self.status, requested: true }
           }
           const existing = yield* selectRun(id)
           if (existing.length === 0) return yield* Effect.fail(new RunNotFound({ runId: id }))
@@ -588,14 +617,29 @@ export const makeWith = (
         Effect.suspend(() => {
           const output = outcome.status === "succeeded" ? encodeJson(outcome.output) : null
           const failure = outcome.status === "succeeded" ? null : encodeJson(outcome.failure)
+          const finished = sql<{ readonly id: string; readonly parent_run_id: string | null }>`UPDATE weft_runs
+              SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
+                lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
+              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id, parent_run_id`
+          // A parent waiting for this child is due at once, in the same transaction as the child's
+          // end (the child's row is locked first, then the parent's; a suspending parent locks
+          // only its own row and reads the child's, so the two cannot deadlock).
+          const wakeParent = (parent: string) =>
+            sql<{ readonly queue: string }>`UPDATE weft_runs
+              SET wake_at = ${now}, waiting_for = NULL, reason = ${`child run ${id} ${outcome.status}`},
+                updated_at = ${now}
+              WHERE id = ${parent} AND status = 'waiting' AND waiting_for = ${childWait(id)} RETURNING queue`
           return fenced({
             operation: "finishRun",
             runId: id,
             owner,
-            touch: statement(sql`UPDATE weft_runs
-              SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
-                lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
-              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
+            // Most runs have no parent: only a child's end needs a transaction of two statements.
+            atomic: true,
+            wakes: true,
+            touch: statement(Effect.flatMap(finished, (rows) =>
+              rows.length === 0 || rows[0].parent_run_id === null
+                ? Effect.succeed(rows)
+                : Effect.map(wakeParent(rows[0].parent_run_id), (woken) => [{ ...rows[0], queue: woken[0]?.queue }])))
           })
         }),
 
@@ -770,6 +814,8 @@ interface RunRow {
   readonly cancel_requested_at?: number | string | null
   readonly cancel_by?: string | null
   readonly cancel_reason?: string | null
+  readonly parent_run_id?: string | null
+  readonly parent_step_id?: string | null
   readonly created_at: number | string
   readonly updated_at: number | string
   readonly started_at: number | string | null
@@ -824,6 +870,9 @@ const toRun = (row: RunRow): RunRecord => ({
   ...(row.cancel_requested_at === null || row.cancel_requested_at === undefined
     ? {}
     : { cancel: { at: Number(row.cancel_requested_at), by: row.cancel_by ?? "", reason: row.cancel_reason ?? "" } }),
+  ...(row.parent_run_id === null || row.parent_run_id === undefined
+    ? {}
+    : { parent: { runId: row.parent_run_id, stepId: row.parent_step_id ?? "" } }),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
   startedAt: optionalNumber(row.started_at),
@@ -891,6 +940,9 @@ const notClaimable = (runId: string, run: RunRecord | undefined): RunNotClaimabl
 }
 
 const normalizeLimit = (limit: number): number => Math.max(0, Math.floor(limit))
+
+/** How a parent waiting for a child records the wait: `/` cannot be in a signal's name. */
+const childWait = (childRunId: string) => `child/${childRunId}`
 
 const wakeOrder = (a: RunRecord, b: RunRecord): number =>
   (a.wakeAt ?? 0) - (b.wakeAt ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
