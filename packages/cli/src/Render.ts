@@ -5,7 +5,7 @@
  */
 import type { Execution } from "@weft/core"
 import type { Store } from "@weft/runtime"
-import type { AttemptView, BranchOutcome, CauseView, ErrorView, StepView, Trace } from "./Trace.js"
+import type { AttemptView, BranchOutcome, CauseView, ErrorView, SignalView, StepView, Trace } from "./Trace.js"
 import { summary } from "./Trace.js"
 
 /** How to render: `color` turns ANSI colors on (a TTY, and NO_COLOR unset). */
@@ -70,13 +70,14 @@ export const failureTree = (trace: Trace, options: Options): string => {
           `${under}${branch(j, step.attempts.length)}${attempt.attempt} ${attemptText(attempt, p)}`,
           attemptNote(step, attempt, j === step.attempts.length - 1, p)
         ])))
-      } else if (step.status === "failed" && step.cause !== undefined) {
+      } else if (step.status === "failed" && step.cause !== undefined && step.signal === undefined) {
+        // (A signal that timed out says so in its note; the run's cause repeats it.)
         const block = causeBlock(step.cause, p)
         rows.push(`${under}└─ ${block[0]}`, ...block.slice(1).map((line) => `${under}   ${line}`))
       }
     })
   }
-  draw(treeOf(trace.steps), "")
+  draw(treeOf(shownSteps(trace)), "")
   lines.push(...alignSome(rows))
   if (trace.cause !== undefined) lines.push(...causePart(trace.cause, p, causeLabels(trace)))
   return lines.join("\n")
@@ -132,8 +133,12 @@ export const timeline = (trace: Trace, options: Options): string => {
           return
         }
         const { step } = node
-        const took = step.durationMillis === undefined ? "" : formatDuration(step.durationMillis)
-        rows.push([offset(step.startedAt), took, [`${head}${stepLabel(step, p)}`, stepCount(step, p)]])
+        const { start, took } = when(step)
+        rows.push([
+          start === undefined ? "" : offset(start),
+          took === undefined ? "" : formatDuration(took),
+          [`${head}${stepLabel(step, p)}`, stepCount(step, p)]
+        ])
         if (!showsAttempts(step)) return
         const attempts = align(step.attempts.map((attempt, j) => [
           `${under}  ${attempt.attempt} ${attemptText(attempt, p)}`,
@@ -144,7 +149,7 @@ export const timeline = (trace: Trace, options: Options): string => {
         })
       })
     }
-    draw(treeOf(trace.steps), "", false)
+    draw(treeOf(shownSteps(trace)), "", false)
     const texts = alignSome(rows.map(([, , text]) => text))
     const atWidth = Math.max(...rows.map(([at]) => at.length))
     const tookWidth = Math.max(...rows.map(([, took]) => took.length))
@@ -166,7 +171,7 @@ export const runTable = (runs: ReadonlyArray<Store.RunRecord>, options: Options)
   const rows = runs.map((run) => [
     run.id,
     run.workflow,
-    `${statusSymbol(run.status, p)} ${run.status}`,
+    `${statusSymbol(run.status, p)} ${statusText(run)}`,
     new Date(run.createdAt).toISOString().replace(/\.\d{3}Z$/, "Z"),
     run.finishedAt === undefined ? "-" : formatDuration(run.finishedAt - (run.startedAt ?? run.createdAt))
   ])
@@ -178,32 +183,73 @@ export const runTable = (runs: ReadonlyArray<Store.RunRecord>, options: Options)
 }
 
 /**
+ * A run's status, with the reason of a run that sleeps or waits: `sleeping until
+ * 2024-05-01T12:10:00Z`, `waiting for signal approved`, `sleeping: backing off until ...`.
+ */
+const statusText = (run: Store.RunRecord): string => {
+  if ((run.status !== "sleeping" && run.status !== "waiting") || run.reason === undefined) return run.status
+  const reason = run.reason.replace(/(T\d\d:\d\d:\d\d)\.\d{3}Z/g, "$1Z")
+  return reason.startsWith(`${run.status} `) ? reason : `${run.status}: ${reason}`
+}
+
+/**
  * One line of live progress for stderr. The errors in progress events are live values (a tagged
  * error instance or a thrown Error), formatted like stored ones.
  */
 export const progress = (event: Execution.ProgressEvent, options: ProgressOptions): string => {
   const p = painter(options)
+  const { kind, label } = progressLabel(event.stepId)
   switch (event._tag) {
     case "StepStarted":
-      return `${p("cyan", "→")} ${event.stepId}${event.attempt > 1 ? ` attempt ${event.attempt}` : ""}`
+      return `${kind === "compensation" ? p("yellow", "↺") : p("cyan", "→")} ${label}${
+        event.attempt > 1 ? ` attempt ${event.attempt}` : ""
+      }`
     case "StepSucceeded":
-      return `${p("green", "✓")} ${event.stepId} ${p("dim", formatDuration(event.durationMillis))}`
+      // A sleep's entry only journals its wake time: the sleep itself starts now.
+      if (kind === "sleep") return `${p("cyan", "⏾")} ${label}ing`
+      if (kind === "deadline") return `${p("cyan", "◷")} ${label} set`
+      return `${p("green", "✓")} ${label} ${p("dim", formatDuration(event.durationMillis))}`
     case "StepReplayed":
-      return `${p("dim", "↻")} ${event.stepId} ${p("dim", event.failed ? "(from journal, failed)" : "(from journal)")}`
+      return `${p("dim", "↻")} ${label} ${p("dim", event.failed ? "(from journal, failed)" : "(from journal)")}`
     case "StepRetrying":
-      return `${p("yellow", "✗")} ${event.stepId} attempt ${event.attempt}: ${formatError(event.error)} — ${
+      return `${p("yellow", "✗")} ${label} attempt ${event.attempt}: ${formatError(event.error)} — ${
         p("yellow", event.delayMillis > 0 ? `retrying in ${formatDuration(event.delayMillis)}` : "retrying now")
       }`
     case "StepFailed":
-      return `${p("red", "✗")} ${event.stepId} attempt ${event.attempt}: ${formatError(event.error)} — ${
+      return `${p("red", "✗")} ${label} attempt ${event.attempt}: ${formatError(event.error)} — ${
         p("red", stopReasonText(event.reason))
       }`
     case "StepWaiting": {
       const left = Math.max(0, event.untilMillis - (options.now ?? Date.now()))
-      return `${p("yellow", "…")} ${event.stepId} waiting ${formatDuration(left)} before attempt ${event.attempt}`
+      return `${p("yellow", "…")} ${label} waiting ${formatDuration(left)} before attempt ${event.attempt}`
     }
   }
 }
+
+/**
+ * How a progress line names a step: durable primitives by what they do (`$sleep` → `sleep`,
+ * `$deadline` → `signal deadline`, `$undo:book-hotel` → `book-hotel (compensation)`), other steps
+ * by their id.
+ */
+const progressLabel = (
+  stepId: string
+): { readonly kind: "sleep" | "deadline" | "compensation" | "step"; readonly label: string } => {
+  const slash = stepId.lastIndexOf("/")
+  const scope = stepId.slice(0, slash + 1)
+  const local = stepId.slice(slash + 1)
+  const name = local.replace(/#\d+$/, "")
+  if (name === "$sleep") return { kind: "sleep", label: `${scope}sleep` }
+  if (name === "$deadline") return { kind: "deadline", label: `${scope}signal deadline` }
+  if (local.startsWith(UNDO)) {
+    return { kind: "compensation", label: `${scope}${undoneStep(local)} (compensation)` }
+  }
+  return { kind: "step", label: stepId }
+}
+
+const UNDO = "$undo:"
+
+/** `$undo:ship[1]|pack` → `ship[1]/pack`. */
+const undoneStep = (name: string): string => name.slice(UNDO.length).replace(/\|/g, "/")
 
 /**
  * One line for any error value: `Tag { a: 1, b: "x" }` for a tagged error (encoded, or a live
@@ -249,6 +295,35 @@ export const formatDuration = (millis: number): string => {
   if (millis < 60_000) return `${(millis / 1000).toFixed(1).replace(/\.0$/, "")}s`
   if (millis < 3_600_000) return `${Math.floor(millis / 60_000)}m ${Math.floor((millis % 60_000) / 1000)}s`
   return `${Math.floor(millis / 3_600_000)}h ${Math.floor((millis % 3_600_000) / 60_000)}m`
+}
+
+/**
+ * A span of time in its two largest whole units, for waits people set: `300ms`, `6s`, `1m 30s`,
+ * `10m`, `1h`, `1h 5m`, `2d 3h`.
+ */
+export const formatSpan = (millis: number): string => {
+  if (millis < 1000) return `${Math.max(0, Math.round(millis))}ms`
+  let rest = Math.round(millis / 1000)
+  const parts: Array<number> = []
+  for (const size of [86_400, 3_600, 60, 1]) {
+    parts.push(Math.floor(rest / size))
+    rest %= size
+  }
+  const units = ["d", "h", "m", "s"]
+  const first = parts.findIndex((n) => n > 0)
+  const shown = [`${parts[first]}${units[first]}`]
+  if (first < 3 && parts[first + 1] > 0) shown.push(`${parts[first + 1]}${units[first + 1]}`)
+  return shown.join(" ")
+}
+
+/**
+ * A time of day for a person, in UTC like every other time weft prints: `12:10:00Z`, with its date
+ * (`2024-05-02 09:00:00Z`) when it is not on the day of `reference`.
+ */
+export const formatClock = (at: number, reference: number): string => {
+  const iso = new Date(at).toISOString()
+  const time = `${iso.slice(11, 19)}Z`
+  return iso.slice(0, 10) === new Date(reference).toISOString().slice(0, 10) ? time : `${iso.slice(0, 10)} ${time}`
 }
 
 /** Why a step stopped retrying, in words. */
@@ -339,6 +414,7 @@ const statusSymbol = (status: Store.RunStatus, p: Paint): string => {
 }
 
 const stepSymbol = (step: StepView, p: Paint): string => {
+  if (step.sleep?.sleeping === true || step.signal?.outcome === "waiting") return p("cyan", "◷")
   switch (step.status) {
     case "succeeded":
       return p("green", "✓")
@@ -354,8 +430,95 @@ const stepSymbol = (step: StepView, p: Paint): string => {
 const localId = (step: StepView): string =>
   step.scope === undefined ? step.stepId : step.stepId.slice(step.scope.length + 1)
 
-const stepLabel = (step: StepView, p: Paint): string =>
-  `${stepSymbol(step, p)} ${localId(step)}${step.kind === "step" ? "" : p("dim", ` (${step.kind})`)}`
+/**
+ * A step's symbol and name; durable primitives say what they did: `⏾ sleep until 12:10:00Z (10m)`,
+ * `✉ signal approved`, `↺ book-hotel (compensation)`, `◷ signal deadline 13:00:00Z (1h)`.
+ */
+const stepLabel = (step: StepView, p: Paint): string => {
+  const symbol = stepSymbol(step, p)
+  if (step.signal !== undefined) return `${symbol} ${p("cyan", "✉")} signal ${step.signal.name}`
+  if (step.compensates !== undefined) {
+    return `${symbol} ${p("yellow", "↺")} ${step.compensates} ${p("dim", "(compensation)")}`
+  }
+  if (step.sleep !== undefined) {
+    const { durationMillis, until } = step.sleep
+    const span = `${formatClock(until, step.startedAt)} (${formatSpan(durationMillis)})`
+    return step.name === "$deadline"
+      ? `${symbol} ${p("cyan", "◷")} signal deadline ${span}`
+      : `${symbol} ${p("cyan", "⏾")} sleep until ${span}`
+  }
+  return `${symbol} ${localId(step)}${step.kind === "step" ? "" : p("dim", ` (${step.kind})`)}`
+}
+
+/** What a signal wait brought: its payload, a timeout, or that the run still waits. */
+const signalNote = (signal: SignalView, p: Paint): string => {
+  const timeout = signal.timeoutMillis ??
+    (signal.deadline === undefined || signal.waitStartedAt === undefined
+      ? undefined
+      : signal.deadline - signal.waitStartedAt)
+  switch (signal.outcome) {
+    case "received":
+      return fieldText(signal.payload)
+    case "timed-out":
+      return p("red", timeout === undefined ? "timed out" : `timed out after ${formatSpan(timeout)}`)
+    case "waiting":
+      return p(
+        "cyan",
+        signal.deadline === undefined || timeout === undefined
+          ? "waiting"
+          : `waiting, times out at ${formatClock(signal.deadline, signal.waitStartedAt ?? signal.deadline)} (after ${
+            formatSpan(timeout)
+          })`
+      )
+  }
+}
+
+/** The note of a durable wait (a sleep, a deadline, a signal), in place of its count and duration. */
+const waitNote = (step: StepView, p: Paint): string | undefined => {
+  if (step.signal !== undefined) return signalNote(step.signal, p)
+  if (step.sleep !== undefined) return step.sleep.sleeping ? p("cyan", "sleeping") : ""
+  return undefined
+}
+
+/**
+ * Where a step's row starts and how long it took, for the timeline: a signal wait from the start
+ * of its deadline to the signal (unknown without a timeout); a sleep or deadline has its times in
+ * its label.
+ */
+const when = (step: StepView): { readonly start?: number | undefined; readonly took?: number | undefined } => {
+  if (step.signal !== undefined) {
+    const from = step.signal.waitStartedAt
+    if (step.signal.outcome === "waiting") return { start: from }
+    return from === undefined || step.finishedAt === undefined
+      ? { start: step.startedAt }
+      : { start: from, took: step.finishedAt - from }
+  }
+  if (step.sleep !== undefined) return { start: step.startedAt }
+  return { start: step.startedAt, took: step.durationMillis }
+}
+
+/**
+ * The steps the trees draw: a signal's `$deadline` entry is drawn as part of its signal, and a run
+ * waiting for a signal ends with that wait.
+ */
+const shownSteps = (trace: Trace): ReadonlyArray<StepView> => {
+  const steps = trace.steps.filter((step) => step.deadlineOf === undefined)
+  const waiting = trace.run.waitingFor
+  if (waiting === undefined) return steps
+  const { stepId, ...signal } = waiting
+  return [
+    ...steps,
+    {
+      stepId,
+      name: `$signal:${waiting.name}`,
+      kind: "signal",
+      status: "retrying",
+      startedAt: waiting.waitStartedAt ?? trace.run.startedAt ?? trace.run.createdAt,
+      attempts: [],
+      signal
+    }
+  ]
+}
 
 // --- task groups as a tree ---------------------------------------------------------------------
 
@@ -478,6 +641,8 @@ const outcomeText = (outcome: BranchOutcome, entry: StepView, p: Paint): string 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
 const stepCount = (step: StepView, p: Paint): string => {
+  const wait = waitNote(step, p)
+  if (wait !== undefined) return wait
   const n = step.attempts.length
   switch (step.status) {
     case "succeeded":
@@ -492,6 +657,8 @@ const stepCount = (step: StepView, p: Paint): string => {
 }
 
 const stepNote = (step: StepView, p: Paint): string => {
+  const wait = waitNote(step, p)
+  if (wait !== undefined) return wait
   const took = step.durationMillis === undefined ? "" : formatDuration(step.durationMillis)
   return step.status === "succeeded"
     ? [took, stepCount(step, p)].filter((part) => part !== "").join(", ")

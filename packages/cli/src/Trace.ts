@@ -65,6 +65,38 @@ export interface GroupView {
 }
 
 /**
+ * A durable sleep (`Workflow.sleep`, a `$sleep` entry) or a signal's deadline (a `$deadline` entry):
+ * the wake time, and how long from the entry's start.
+ */
+export interface SleepView {
+  /** The wake time or deadline (epoch milliseconds), journaled when the sleep or wait began. */
+  readonly until: number
+  /** From the start of its entry to `until`. */
+  readonly durationMillis: number
+  /** Whether the run is still in this sleep: not final, and nothing came after it (never for a deadline). */
+  readonly sleeping: boolean
+}
+
+/**
+ * A wait for a signal (`Workflow.signal`, a `$signal:<name>` entry), with its timeout taken from
+ * the `$deadline` entry that precedes it.
+ */
+export interface SignalView {
+  /** The signal's name (`approved`). */
+  readonly name: string
+  /** `waiting` only on `RunView.waitingFor`: a wait that is not in the journal yet. */
+  readonly outcome: "received" | "timed-out" | "waiting"
+  /** The payload received, as encoded by the signal's schema. */
+  readonly payload?: unknown
+  /** When the wait times out (epoch milliseconds), when it has a timeout. */
+  readonly deadline?: number
+  /** Its timeout, as the SignalTimeout of a wait that timed out says. */
+  readonly timeoutMillis?: number
+  /** When the wait began (the start of its `$deadline` entry), when it has a timeout. */
+  readonly waitStartedAt?: number
+}
+
+/**
  * A step of the run with all its attempts, or (`kind: "group"`) the end of a task group. Times are
  * epoch milliseconds.
  *
@@ -93,6 +125,17 @@ export interface StepView {
   readonly cause?: CauseView
   /** For a group entry: its mode and each branch's outcome. */
   readonly group?: GroupView
+  /** For a `$sleep` entry: its wake time; for a `$deadline` entry: the deadline. */
+  readonly sleep?: SleepView
+  /** For a `$signal:<name>` entry: the signal, what it brought, and its timeout. */
+  readonly signal?: SignalView
+  /**
+   * For a `$deadline` entry: the step id of the signal wait whose timeout it is (`$signal:approved`),
+   * which shows it (a text view draws the two as one).
+   */
+  readonly deadlineOf?: string
+  /** For a compensation (`$undo:<step>`): the id of the step it undoes (`book-hotel`, `ship[1]/pack`). */
+  readonly compensates?: string
 }
 
 /** The run itself. Times are epoch milliseconds. */
@@ -110,6 +153,13 @@ export interface RunView {
   readonly recoveries: number
   /** The encoded output, when succeeded. */
   readonly output?: unknown
+  /** When a run that is not final is due (the end of its sleep, its signal's deadline, a delayed start). */
+  readonly wakeAt?: number
+  /**
+   * The signal a `waiting` run waits for: its name, the step id its wait will have (`$signal:approved`),
+   * and its deadline when it has a timeout.
+   */
+  readonly waitingFor?: SignalView & { readonly stepId: string }
 }
 
 /** A run's full history as JSON-serializable data. */
@@ -207,6 +257,12 @@ export const fromHistory = (run: Store.RunRecord, journal: Store.Journal): Trace
     compareKeys(keys.get(a)!, keys.get(b)!) || (a.stepId < b.stepId ? -1 : a.stepId > b.stepId ? 1 : 0)
   )
 
+  const { steps: withWaits, waiting } = durableWaits(
+    run,
+    steps,
+    new Map(completed.map((step) => [step.stepId, step.result]))
+  )
+
   const startedAt = run.startedAt ?? run.createdAt
   const runView: RunView = {
     id: run.id,
@@ -218,11 +274,13 @@ export const fromHistory = (run: Store.RunRecord, journal: Store.Journal): Trace
     ...(run.startedAt === undefined ? {} : { startedAt: run.startedAt }),
     ...(run.finishedAt === undefined ? {} : { finishedAt: run.finishedAt, durationMillis: run.finishedAt - startedAt }),
     recoveries: run.recoveries,
-    ...(run.status === "succeeded" && run.output !== undefined ? { output: run.output } : {})
+    ...(run.status === "succeeded" && run.output !== undefined ? { output: run.output } : {}),
+    ...(run.wakeAt === undefined || isFinal(run.status) ? {} : { wakeAt: run.wakeAt }),
+    ...(waiting === undefined ? {} : { waitingFor: waiting })
   }
   return {
     run: runView,
-    steps,
+    steps: withWaits,
     ...(run.failure === undefined || run.failure === null || run.status === "succeeded"
       ? {}
       : { cause: causeView(run.failure) })
@@ -381,7 +439,134 @@ const nameOf = (stepId: string): string => (stepId.split("/").at(-1) ?? stepId).
 
 const kindOf = (stepId: string): string => {
   const name = nameOf(stepId)
-  return name === "$now" ? "now" : name === "$random" ? "random" : name === "$uuid" ? "uuid" : "step"
+  if (name === "$now" || name === "$random" || name === "$uuid") return name.slice(1)
+  if (name === "$sleep" || name === "$deadline") return "sleep"
+  if (name.startsWith("$signal:")) return "signal"
+  if (name.startsWith(UNDO)) return "compensation"
+  return "step"
+}
+
+const UNDO = "$undo:"
+const SIGNAL = "$signal:"
+
+/** `$undo:ship[1]|pack` → `ship[1]/pack`: a compensation's name holds its step's id, `/` written `|`. */
+const compensated = (name: string): string | undefined =>
+  name.startsWith(UNDO) ? name.slice(UNDO.length).replace(/\|/g, "/") : undefined
+
+/** The encoded value of a journaled success (`{ _tag: "Success", value }`), if it is one. */
+const successValue = (result: unknown): { readonly value: unknown } | undefined =>
+  isRecord(result) && result._tag === "Success" ? { value: result.value } : undefined
+
+const waitingReason = /^waiting for signal (.+?)(?: until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)?$/
+
+/**
+ * Adds to the steps what their durable primitives mean: a sleep's wake time, a signal's payload or
+ * timeout (its `$deadline` entry linked to it), the step a compensation undoes; and, for a run
+ * waiting for a signal, that wait (it is not in the journal until the signal comes).
+ */
+const durableWaits = (
+  run: Store.RunRecord,
+  steps: ReadonlyArray<StepView>,
+  results: ReadonlyMap<string, unknown>
+): { readonly steps: Array<StepView>; readonly waiting?: SignalView & { readonly stepId: string } } => {
+  const final = isFinal(run.status)
+  const byPlace = new Map<string, StepView>()
+  const byId = new Map<string, StepView>()
+  for (const step of steps) {
+    byId.set(step.stepId, step)
+    if (step.position !== undefined) byPlace.set(`${step.scope ?? ""}\u0000${step.position}`, step)
+  }
+  const journaled = (step: StepView): unknown => successValue(results.get(step.stepId))?.value
+  // Whether anything happened in the step's branch after it: a later entry, a step in flight, or a
+  // task group it started (whose entry comes at the group's end).
+  const isLast = (step: StepView): boolean => {
+    const scope = step.scope ?? ""
+    const position = step.position ?? Infinity
+    return steps.every((other) => {
+      if (other === step) return true
+      const otherScope = other.scope ?? ""
+      if (otherScope === scope) return other.position !== undefined && other.position < position
+      if (scope !== "" && !otherScope.startsWith(`${scope}/`)) return true
+      const group = branchesOf(otherScope).find(({ group }) => scopeOf(group) === scope)?.group
+      if (group === undefined) return true
+      const entry = byId.get(group)
+      return entry?.position !== undefined && entry.position < position
+    })
+  }
+  const deadlineBefore = (step: StepView): StepView | undefined => {
+    if (step.position === undefined || step.position === 0) return undefined
+    const before = byPlace.get(`${step.scope ?? ""}\u0000${step.position - 1}`)
+    return before !== undefined && before.name === "$deadline" && numberOf(journaled(before)) !== undefined
+      ? before
+      : undefined
+  }
+  const timing = (deadline: StepView | undefined) => {
+    const until = deadline === undefined ? undefined : numberOf(journaled(deadline))
+    return until === undefined || deadline === undefined
+      ? {}
+      : { deadline: until, waitStartedAt: deadline.startedAt }
+  }
+
+  // A waiting run waits in its body, for the signal its reason names; its deadline is journaled.
+  const match = run.status === "waiting" ? waitingReason.exec(run.reason ?? "") : null
+  let waiting: (SignalView & { readonly stepId: string }) | undefined
+  let pendingDeadline: StepView | undefined
+  if (match !== null) {
+    const name = match[1]
+    const taken = steps.filter((s) => s.scope === undefined && s.name === `${SIGNAL}${name}`).length
+    const tail = steps.find((s) => s.scope === undefined && s.name === "$deadline" && isLast(s))
+    pendingDeadline = tail !== undefined && numberOf(journaled(tail)) !== undefined ? tail : undefined
+    waiting = {
+      stepId: taken === 0 ? `${SIGNAL}${name}` : `${SIGNAL}${name}#${taken + 1}`,
+      name,
+      outcome: "waiting",
+      ...timing(pendingDeadline)
+    }
+  }
+
+  const signalOf = new Map<StepView, StepView>()
+  for (const step of steps) {
+    const deadline = step.kind === "signal" ? deadlineBefore(step) : undefined
+    if (deadline !== undefined) signalOf.set(deadline, step)
+  }
+
+  const out = steps.map((step): StepView => {
+    if (step.kind === "sleep" && step.name === "$sleep") {
+      const until = numberOf(journaled(step))
+      if (until === undefined) return step
+      const sleeping = !final && isLast(step) && (run.status !== "sleeping" || run.wakeAt === until)
+      return { ...step, sleep: { until, durationMillis: Math.max(0, until - step.startedAt), sleeping } }
+    }
+    if (step.kind === "sleep" && step.name === "$deadline") {
+      const until = numberOf(journaled(step))
+      const sleep = until === undefined
+        ? {}
+        : { sleep: { until, durationMillis: Math.max(0, until - step.startedAt), sleeping: false } }
+      const signal = signalOf.get(step)?.stepId ?? (step === pendingDeadline ? waiting?.stepId : undefined)
+      return { ...step, ...sleep, ...(signal === undefined ? {} : { deadlineOf: signal }) }
+    }
+    if (step.kind === "signal" && step.name.startsWith(SIGNAL) && step.position !== undefined) {
+      const name = step.name.slice(SIGNAL.length)
+      const received = successValue(results.get(step.stepId))
+      const signal: SignalView = received !== undefined
+        ? { name, outcome: "received", payload: received.value, ...timing(deadlineBefore(step)) }
+        : { name, outcome: "timed-out", ...timing(deadlineBefore(step)), ...timedOutAfter(step.cause) }
+      return { ...step, signal }
+    }
+    const undone = step.kind === "compensation" ? compensated(step.name) : undefined
+    return undone === undefined ? step : { ...step, compensates: undone }
+  })
+  return waiting === undefined ? { steps: out } : { steps: out, waiting }
+}
+
+const numberOf = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) ? value : undefined
+
+/** A signal's timeout as its SignalTimeout says (`timeoutMillis`), when that is the failure. */
+const timedOutAfter = (cause: CauseView | undefined): { readonly timeoutMillis?: number } => {
+  if (cause?.kind !== "fail" || cause.error.tag !== "SignalTimeout") return {}
+  const millis = numberOf(cause.error.fields.timeoutMillis)
+  return millis === undefined ? {} : { timeoutMillis: millis }
 }
 
 const isInternalFrame = (frame: string): boolean =>
