@@ -87,10 +87,16 @@ export const claimAndExecute = <W extends Workflow.Any>(
         if (waitMillis > 0) yield* Effect.sleep(Duration.millis(waitMillis))
       } else {
         // A signal or a child: until a delivery or the child's end makes it due, or its deadline.
-        const suspendedStill = (r: RunRecord) =>
-          (r.status === "waiting" || r.status === "sleeping") && (r.wakeAt === undefined || r.wakeAt > Date.now())
-        while (Option.exists(yield* store.getRun(runId), suspendedStill)) {
-          yield* Effect.sleep(Duration.millis(250))
+        const suspendedStill = (r: RunRecord, now: number) =>
+          (r.status === "waiting" || r.status === "sleeping") && (r.wakeAt === undefined || r.wakeAt > now)
+        while (true) {
+          const current = yield* store.getRun(runId)
+          const now = yield* Clock.currentTimeMillis
+          if (!Option.exists(current, (r) => suspendedStill(r, now))) break
+          // A delivery from this process is seen at once on the next look; one from another
+          // process (weft signal) within a second.
+          const due = Option.getOrUndefined(current)?.wakeAt
+          yield* Effect.sleep(Duration.millis(Math.max(1, Math.min(1000, (due ?? Infinity) - now))))
         }
       }
       run = yield* store.claimRun({ id: runId, owner, leaseMillis, now: yield* Clock.currentTimeMillis })
