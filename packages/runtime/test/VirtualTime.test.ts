@@ -7,7 +7,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Failure, Retry, Step, Workflow } from "@weft/core"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -15,13 +14,14 @@ import * as TestClock from "effect/TestClock"
 import * as Client from "../src/Client.js"
 import * as MemoryStore from "../src/MemoryStore.js"
 import * as Runner from "../src/Runner.js"
+import type { Store } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
 
 class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {
   readonly retryable = true
 }
 
-const provide = <A, E>(effect: Effect.Effect<A, E, Client.Client | import("../src/Store.js").Store>) =>
+const provide = <A, E>(effect: Effect.Effect<A, E, Client.Client | Store>) =>
   Effect.provide(effect, Layer.provideMerge(Client.layer, MemoryStore.layer))
 
 const HOUR = 3_600_000
