@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 5).
+-- weft's PostgreSQL schema after every migration (latest version 6).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -111,3 +111,11 @@ ALTER TABLE weft_runs ADD COLUMN cancel_requested_at BIGINT;
 ALTER TABLE weft_runs ADD COLUMN cancel_by TEXT;
 
 ALTER TABLE weft_runs ADD COLUMN cancel_reason TEXT;
+
+-- version 6: child runs
+
+ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT COLLATE "C";
+
+ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
+
+CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;

@@ -1,4 +1,4 @@
--- weft's SQLite schema after every migration (latest version 5).
+-- weft's SQLite schema after every migration (latest version 6).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 CREATE TABLE weft_attempts (
@@ -46,7 +46,7 @@ CREATE TABLE weft_runs (
   updated_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER
-, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT) STRICT;
+, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT) STRICT;
 
 CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
 
@@ -55,6 +55,8 @@ CREATE INDEX weft_runs_created ON weft_runs (created_at);
 CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
 
 CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status = 'running';
+
+CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
 CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');
 

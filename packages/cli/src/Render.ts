@@ -5,7 +5,16 @@
  */
 import type { Execution } from "@weft/core"
 import type { Store } from "@weft/runtime"
-import type { AttemptView, BranchOutcome, CauseView, ErrorView, SignalView, StepView, Trace } from "./Trace.js"
+import type {
+  AttemptView,
+  BranchOutcome,
+  CauseView,
+  ChildView,
+  ErrorView,
+  SignalView,
+  StepView,
+  Trace
+} from "./Trace.js"
 import { summary } from "./Trace.js"
 
 /** How to render: `color` turns ANSI colors on (a TTY, and NO_COLOR unset). */
@@ -51,7 +60,7 @@ export const failureTree = (trace: Trace, options: Options): string => {
   if (trace.steps.length === 0) lines.push(`└─ ${p("dim", "(no steps ran)")}`)
   // Steps and groups are aligned together (their notes in one column), each step's attempts apart.
   const rows: Array<readonly [string, string] | string> = []
-  const draw = (nodes: ReadonlyArray<Node>, prefix: string) => {
+  const draw = (nodes: ReadonlyArray<Node>, prefix: string, trace: Trace) => {
     nodes.forEach((node, i) => {
       const head = `${prefix}${branch(i, nodes.length)}`
       const under = `${prefix}${continuation(i, nodes.length)}`
@@ -59,13 +68,23 @@ export const failureTree = (trace: Trace, options: Options): string => {
         rows.push([`${head}${groupLabel(node, p)}`, groupNote(node, trace, p, true)])
         node.branches.forEach((b, k) => {
           rows.push(`${under}${branch(k, node.branches.length)}${branchLabel(node, b, p)}`)
-          draw(b.children, `${under}${continuation(k, node.branches.length)}`)
+          draw(b.children, `${under}${continuation(k, node.branches.length)}`, trace)
         })
         return
       }
       const { step } = node
-      rows.push([`${head}${stepLabel(step, p)}`, stepNote(step, p)])
-      if (showsAttempts(step)) {
+      rows.push([`${head}${stepLabel(step, p)}`, stepNote(step, p, trace)])
+      if (step.child !== undefined) {
+        // A child that did not succeed shows its own steps (a succeeded one is a line).
+        const sub = step.child.detached || step.child.status === "succeeded" ? undefined : childTrace(trace, step.child)
+        if (sub !== undefined) {
+          draw(treeOf(shownSteps(sub)), under, sub)
+        } else if (step.cause !== undefined && some(step.cause, (c) => c.kind === "defect")) {
+          // Its note has the error's line; a defect's stack is worth its lines.
+          const block = causeBlock(step.cause, p)
+          rows.push(`${under}└─ ${block[0]}`, ...block.slice(1).map((line) => `${under}   ${line}`))
+        }
+      } else if (showsAttempts(step)) {
         rows.push(...align(step.attempts.map((attempt, j) => [
           `${under}${branch(j, step.attempts.length)}${attempt.attempt} ${attemptText(attempt, p)}`,
           attemptNote(step, attempt, j === step.attempts.length - 1, p)
@@ -77,7 +96,7 @@ export const failureTree = (trace: Trace, options: Options): string => {
       }
     })
   }
-  draw(treeOf(shownSteps(trace)), "")
+  draw(treeOf(shownSteps(trace)), "", trace)
   lines.push(...alignSome(rows))
   if (trace.cause !== undefined) lines.push(...causePart(trace.cause, p, causeLabels(trace)))
   return lines.join("\n")
@@ -100,6 +119,7 @@ export const timeline = (trace: Trace, options: Options): string => {
   if (run.durationMillis !== undefined) facts.push(["duration", formatDuration(run.durationMillis)])
   if (run.reason !== undefined) facts.push(["reason", run.reason])
   if (run.recoveries > 0) facts.push(["recoveries", String(run.recoveries)])
+  if (run.parent !== undefined) facts.push(["parent", `${run.parent.runId} step ${run.parent.stepId}`])
   if ("output" in trace.run) facts.push(["output", cut(formatValue(run.output), 100)])
   lines.push(...align(facts.map(([key, value]) => [`  ${p("dim", key)}`, value])))
   lines.push("")
@@ -114,7 +134,7 @@ export const timeline = (trace: Trace, options: Options): string => {
     // Rows are [offset, duration, text]; the texts of steps and groups are aligned together.
     const rows: Array<readonly [string, string, readonly [string, string] | string]> = []
     // The body's steps start at the left; the branches of a group hang from it as a tree.
-    const draw = (nodes: ReadonlyArray<Node>, prefix: string, tree: boolean) => {
+    const draw = (nodes: ReadonlyArray<Node>, prefix: string, tree: boolean, trace: Trace) => {
       nodes.forEach((node, i) => {
         const head = tree ? `${prefix}${branch(i, nodes.length)}` : prefix
         const under = tree ? `${prefix}${continuation(i, nodes.length)}` : prefix
@@ -128,7 +148,7 @@ export const timeline = (trace: Trace, options: Options): string => {
           ])
           node.branches.forEach((b, k) => {
             rows.push(["", "", `${under}${branch(k, node.branches.length)}${branchLabel(node, b, p)}`])
-            draw(b.children, `${under}${continuation(k, node.branches.length)}`, true)
+            draw(b.children, `${under}${continuation(k, node.branches.length)}`, true, trace)
           })
           return
         }
@@ -137,8 +157,14 @@ export const timeline = (trace: Trace, options: Options): string => {
         rows.push([
           start === undefined ? "" : offset(start),
           took === undefined ? "" : formatDuration(took),
-          [`${head}${stepLabel(step, p)}`, stepCount(step, p)]
+          [`${head}${stepLabel(step, p)}`, stepCount(step, p, trace)]
         ])
+        if (step.child !== undefined) {
+          // An awaited child's steps hang from its row, times from the parent's start.
+          const sub = step.child.detached ? undefined : childTrace(trace, step.child)
+          if (sub !== undefined) draw(treeOf(shownSteps(sub)), under, true, sub)
+          return
+        }
         if (!showsAttempts(step)) return
         const attempts = align(step.attempts.map((attempt, j) => [
           `${under}  ${attempt.attempt} ${attemptText(attempt, p)}`,
@@ -149,7 +175,7 @@ export const timeline = (trace: Trace, options: Options): string => {
         })
       })
     }
-    draw(treeOf(shownSteps(trace)), "", false)
+    draw(treeOf(shownSteps(trace)), "", false, trace)
     const texts = alignSome(rows.map(([, , text]) => text))
     const atWidth = Math.max(...rows.map(([at]) => at.length))
     const tookWidth = Math.max(...rows.map(([, took]) => took.length))
@@ -224,6 +250,29 @@ export const progress = (event: Execution.ProgressEvent, options: ProgressOption
       return `${p("yellow", "…")} ${label} waiting ${formatDuration(left)} before attempt ${event.attempt}`
     }
   }
+}
+
+/**
+ * A progress line about a child run the run waits for: that it waits (`⤷ child payment 3f2a6c1e/
+ * $child:payment`), and how the child ended (`✗ child payment 3f2a6c1e/$child:payment failed:
+ * CardDeclined`).
+ */
+export const childProgress = (
+  event:
+    | { readonly _tag: "ChildAwaited"; readonly runId: string; readonly workflow: string }
+    | { readonly _tag: "ChildEnded"; readonly trace: Trace },
+  options: Options
+): string => {
+  const p = painter(options)
+  if (event._tag === "ChildAwaited") {
+    return `${p("cyan", "⤷")} child ${event.workflow} ${shortRunId(event.runId)} ${p("dim", "(the run waits for it)")}`
+  }
+  const { run } = event.trace
+  const took = run.durationMillis === undefined ? "" : ` in ${formatDuration(run.durationMillis)}`
+  const why = run.status === "failed" || run.status === "cancelled" ? `: ${summary(event.trace)}` : ""
+  return `${statusSymbol(run.status, p)} child ${run.workflow} ${shortRunId(run.id)} ${run.status}${
+    run.status === "succeeded" ? p("dim", took) : ""
+  }${why}`
 }
 
 /**
@@ -415,6 +464,7 @@ const statusSymbol = (status: Store.RunStatus, p: Paint): string => {
 
 const stepSymbol = (step: StepView, p: Paint): string => {
   if (step.sleep?.sleeping === true || step.signal?.outcome === "waiting") return p("cyan", "◷")
+  if (step.child !== undefined && !step.child.detached && step.status === "retrying") return p("cyan", "◷")
   switch (step.status) {
     case "succeeded":
       return p("green", "✓")
@@ -437,6 +487,13 @@ const localId = (step: StepView): string =>
 const stepLabel = (step: StepView, p: Paint): string => {
   const symbol = stepSymbol(step, p)
   if (step.signal !== undefined) return `${symbol} ${p("cyan", "✉")} signal ${step.signal.name}`
+  if (step.child !== undefined) {
+    const { detached, runId, workflow } = step.child
+    const id = runId === undefined ? "" : ` ${shortRunId(runId)}`
+    return detached
+      ? `${symbol} ${p("cyan", "⤷")} started ${workflow}${id} ${p("dim", "(detached)")}`
+      : `${symbol} ${p("cyan", "⤷")} child ${workflow}${id}`
+  }
   if (step.compensates !== undefined) {
     return `${symbol} ${p("yellow", "↺")} ${step.compensates} ${p("dim", "(compensation)")}`
   }
@@ -473,9 +530,13 @@ const signalNote = (signal: SignalView, p: Paint): string => {
   }
 }
 
-/** The note of a durable wait (a sleep, a deadline, a signal), in place of its count and duration. */
-const waitNote = (step: StepView, p: Paint): string | undefined => {
+/**
+ * The note of a durable wait (a sleep, a deadline, a signal, a child), in place of its count and
+ * duration.
+ */
+const waitNote = (step: StepView, p: Paint, trace?: Trace): string | undefined => {
   if (step.signal !== undefined) return signalNote(step.signal, p)
+  if (step.child !== undefined) return childNote(step, step.child, p, trace)
   if (step.sleep !== undefined) return step.sleep.sleeping ? p("cyan", "sleeping") : ""
   return undefined
 }
@@ -503,6 +564,23 @@ const when = (step: StepView): { readonly start?: number | undefined; readonly t
  */
 const shownSteps = (trace: Trace): ReadonlyArray<StepView> => {
   const steps = trace.steps.filter((step) => step.deadlineOf === undefined)
+  const awaited = trace.run.waitingForChild
+  if (awaited !== undefined) {
+    const { stepId, ...child } = awaited
+    const sub = childTrace(trace, child)
+    return [
+      ...steps,
+      {
+        stepId,
+        name: stepId.replace(/#\d+$/, ""),
+        kind: "child",
+        status: "retrying",
+        startedAt: sub?.run.createdAt ?? trace.run.startedAt ?? trace.run.createdAt,
+        attempts: [],
+        child
+      }
+    ]
+  }
   const waiting = trace.run.waitingFor
   if (waiting === undefined) return steps
   const { stepId, ...signal } = waiting
@@ -519,6 +597,64 @@ const shownSteps = (trace: Trace): ReadonlyArray<StepView> => {
     }
   ]
 }
+
+// --- child workflows -----------------------------------------------------------------------------
+
+/** The embedded trace of a child run, when its history was read. */
+const childTrace = (trace: Trace, child: ChildView): Trace | undefined =>
+  child.runId === undefined ? undefined : trace.children?.[child.runId]
+
+/**
+ * What a child run did, in place of a step's count: an awaited child's error when it failed, its
+ * status while the parent waits (`running`, `waiting for signal approved`); a detached child's status
+ * when it is known.
+ */
+const childNote = (step: StepView, child: ChildView, p: Paint, trace: Trace | undefined): string => {
+  const status = child.status
+  if (child.detached) {
+    if (status === undefined) return ""
+    const took = child.durationMillis === undefined ? "" : ` in ${formatDuration(child.durationMillis)}`
+    return p("dim", `${status}${status === "succeeded" || status === "failed" ? took : ""}`)
+  }
+  if (step.status === "retrying") {
+    // Not in the journal yet: the parent waits; the child's record says what it does.
+    const sub = trace === undefined ? undefined : childTrace(trace, child)
+    const reason = sub?.run.reason ?? child.reason
+    const what = status === undefined ? "running" : reason === undefined ? status : statusReason(status, reason)
+    return p("cyan", what)
+  }
+  if (status === "cancelled") return p("red", "cancelled")
+  if (step.status === "failed" && step.cause !== undefined) {
+    const first = firstFailureOf(step.cause)
+    if (first !== undefined) return p("red", errorText(first.error))
+    if (isInterruptOnly(step.cause)) return p("yellow", "interrupted")
+  }
+  return step.status === "failed" ? p("red", status ?? "failed") : ""
+}
+
+/** `waiting` and `waiting for signal approved` → `waiting for signal approved`; dates without milliseconds. */
+const statusReason = (status: Store.RunStatus, reason: string): string => {
+  const text = reason.replace(/(T\d\d:\d\d:\d\d)\.\d{3}Z/g, "$1Z")
+  return text.startsWith(`${status} `) ? text : `${status}: ${text}`
+}
+
+const firstFailureOf = (cause: CauseView): Extract<CauseView, { readonly kind: "fail" | "defect" }> | undefined => {
+  if (cause.kind === "fail" || cause.kind === "defect") return cause
+  if (cause.kind === "sequential" || cause.kind === "parallel") {
+    for (const child of cause.children) {
+      const found = firstFailureOf(child)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
+
+const some = (cause: CauseView, predicate: (node: CauseView) => boolean): boolean =>
+  predicate(cause) ||
+  ((cause.kind === "sequential" || cause.kind === "parallel") && cause.children.some((child) => some(child, predicate)))
+
+/** A child's id with each UUID in it cut to 8 characters: `3f2a6c1e/$child:payment`. */
+export const shortRunId = (id: string): string => id.split("/").map(shortId).join("/")
 
 // --- task groups as a tree ---------------------------------------------------------------------
 
@@ -640,8 +776,8 @@ const outcomeText = (outcome: BranchOutcome, entry: StepView, p: Paint): string 
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
-const stepCount = (step: StepView, p: Paint): string => {
-  const wait = waitNote(step, p)
+const stepCount = (step: StepView, p: Paint, trace?: Trace): string => {
+  const wait = waitNote(step, p, trace)
   if (wait !== undefined) return wait
   const n = step.attempts.length
   switch (step.status) {
@@ -656,8 +792,11 @@ const stepCount = (step: StepView, p: Paint): string => {
   }
 }
 
-const stepNote = (step: StepView, p: Paint): string => {
-  const wait = waitNote(step, p)
+const stepNote = (step: StepView, p: Paint, trace?: Trace): string => {
+  if (step.child !== undefined && !step.child.detached && step.status === "succeeded") {
+    return step.durationMillis === undefined ? "" : formatDuration(step.durationMillis)
+  }
+  const wait = waitNote(step, p, trace)
   if (wait !== undefined) return wait
   const took = step.durationMillis === undefined ? "" : formatDuration(step.durationMillis)
   return step.status === "succeeded"

@@ -136,6 +136,31 @@ export interface StepView {
   readonly deadlineOf?: string
   /** For a compensation (`$undo:<step>`): the id of the step it undoes (`book-hotel`, `ship[1]/pack`). */
   readonly compensates?: string
+  /** For a child workflow's entry (`$child:<workflow>`, `$start:<workflow>`): the child run. */
+  readonly child?: ChildView
+}
+
+/**
+ * A child run, as its parent's journal (and, when it was read, the child's own record) says: started
+ * and awaited by `Workflow.child` (a `$child:<workflow>` entry, written when the child ended), or
+ * detached by `Workflow.startChild` (a `$start:<workflow>` entry).
+ */
+export interface ChildView {
+  /**
+   * The child run's id: journaled for a detached child; for an awaited one, its default id
+   * (`<parent run id>/<step id>`) or the one found by its parent link. Absent when the run read
+   * under the default id is another step's.
+   */
+  readonly runId?: string
+  readonly workflow: string
+  /** Started by `Workflow.startChild`: the parent did not wait for it. */
+  readonly detached: boolean
+  /** The child run's status, when its record was read, or (for an awaited child) how it ended. */
+  readonly status?: Store.RunStatus
+  /** The child run's own duration, when its record was read and it has ended. */
+  readonly durationMillis?: number
+  /** Why a child that is not final is not progressing (`waiting for signal approved`). */
+  readonly reason?: string
 }
 
 /** The run itself. Times are epoch milliseconds. */
@@ -160,6 +185,13 @@ export interface RunView {
    * and its deadline when it has a timeout.
    */
   readonly waitingFor?: SignalView & { readonly stepId: string }
+  /**
+   * The child a `waiting` run waits for (`Workflow.child`): the step id its entry will have
+   * (`$child:payment`), and the child run. Its entry is not in the journal until the child ends.
+   */
+  readonly waitingForChild?: ChildView & { readonly stepId: string }
+  /** For a child run: the run and the step that started it. */
+  readonly parent?: { readonly runId: string; readonly stepId: string }
 }
 
 /** A run's full history as JSON-serializable data. */
@@ -168,10 +200,108 @@ export interface Trace {
   readonly steps: ReadonlyArray<StepView>
   /** The run's failure, when it failed or was cancelled. */
   readonly cause?: CauseView
+  /**
+   * The traces of the child runs whose histories were given to `fromHistory`, by child run id (each
+   * with its own `children`).
+   */
+  readonly children?: Readonly<Record<string, Trace>>
 }
 
-/** Builds the trace of a run from its stored record and journal. */
-export const fromHistory = (run: Store.RunRecord, journal: Store.Journal): Trace => {
+/** A run's stored record and journal, as `Client.history` returns them. */
+export interface History {
+  readonly run: Store.RunRecord
+  readonly journal: Store.Journal
+}
+
+/** A child run a run's journal (or its wait) names; see `childRefs`. */
+export interface ChildRef {
+  /** The parent's step id for it (`$child:payment`, `$start:payment#2`). */
+  readonly stepId: string
+  /** Its id: journaled or named by the wait (`known`), or else the default `<parent run id>/<step id>`. */
+  readonly runId: string
+  readonly known: boolean
+  readonly workflow: string
+  readonly detached: boolean
+  /** When the parent's step began: the child was created after. */
+  readonly startedAt: number
+}
+
+/**
+ * The child runs of a run: its `$child:` and `$start:` entries, and the child a waiting run waits
+ * for. An awaited child's id is not journaled: it is its default id unless the child was given one
+ * (then only a lookup by its parent link finds it, see `RunRecord.parent`).
+ */
+export const childRefs = (run: Store.RunRecord, journal: Store.Journal): Array<ChildRef> => {
+  const refs: Array<ChildRef> = []
+  for (const step of journal.steps) {
+    if (step.name.startsWith(START)) {
+      const value = successValue(step.result)?.value
+      if (isRecord(value) && typeof value.runId === "string") {
+        const workflow = step.name.slice(START.length)
+        refs.push({
+          stepId: step.stepId,
+          runId: value.runId,
+          known: true,
+          workflow,
+          detached: true,
+          startedAt: step.startedAt
+        })
+      }
+    } else if (step.name.startsWith(CHILD)) {
+      refs.push({
+        stepId: step.stepId,
+        runId: `${run.id}/${step.stepId}`,
+        known: false,
+        workflow: step.name.slice(CHILD.length),
+        detached: false,
+        startedAt: step.startedAt
+      })
+    }
+  }
+  const waiting = waitedChild(run, journal.steps)
+  if (waiting !== undefined) {
+    refs.push({ ...waiting, known: true, detached: false, startedAt: run.startedAt ?? run.createdAt })
+  }
+  return refs
+}
+
+const childWait = /^waiting for child run (.+) \(([^()]*)\)$/
+
+/** The child a waiting run waits for, from its reason: its id, workflow, and its entry's step id. */
+const waitedChild = (
+  run: Store.RunRecord,
+  steps: ReadonlyArray<Store.StepRecord>
+): { readonly stepId: string; readonly runId: string; readonly workflow: string } | undefined => {
+  const match = run.status === "waiting" ? childWait.exec(run.reason ?? "") : null
+  if (match === null) return undefined
+  const [, runId, workflow] = match
+  const name = `${CHILD}${workflow}`
+  const local = runId.startsWith(`${run.id}/`) ? runId.slice(run.id.length + 1) : undefined
+  if (local !== undefined && local.replace(/#\d+$/, "") === name) return { stepId: local, runId, workflow }
+  const taken = steps.filter((step) => scopeOf(step.stepId) === "" && step.name === name).length
+  return { stepId: taken === 0 ? name : `${name}#${taken + 1}`, runId, workflow }
+}
+
+/** How many levels of children `fromHistory` embeds at most (the commands read 3). */
+const MAX_CHILD_DEPTH = 8
+
+/**
+ * Builds the trace of a run from its stored record and journal. With `children` (the histories of
+ * its descendants, by run id), its child entries have the children's status and the trace embeds
+ * their traces (`children`).
+ */
+export const fromHistory = (
+  run: Store.RunRecord,
+  journal: Store.Journal,
+  children?: ReadonlyMap<string, History>
+): Trace => traceOf(run, journal, children, 0)
+
+const traceOf = (
+  run: Store.RunRecord,
+  journal: Store.Journal,
+  histories: ReadonlyMap<string, History> | undefined,
+  depth: number
+): Trace => {
   const attemptsByStep = new Map<string, Array<Store.AttemptRow>>()
   for (const attempt of journal.attempts) {
     const list = attemptsByStep.get(attempt.stepId)
@@ -263,6 +393,56 @@ export const fromHistory = (run: Store.RunRecord, journal: Store.Journal): Trace
     new Map(completed.map((step) => [step.stepId, step.result]))
   )
 
+  // The child runs: each entry's child, found by its id or its parent link.
+  const childTraces: Record<string, Trace> = {}
+  const childRuns = new Map<string, Store.RunRecord>()
+  const childOf = (ref: ChildRef): ChildView & { readonly stepId: string } => {
+    const direct = histories?.get(ref.runId)
+    const isOurs = (h: History) => h.run.parent?.runId === run.id && h.run.parent.stepId === ref.stepId
+    const found = direct !== undefined && (ref.known || isOurs(direct))
+      ? direct
+      : histories === undefined
+      ? undefined
+      : [...histories.values()].find(isOurs)
+    // The default id names another step's run: this child was given an id of its own, not found.
+    const runId = found?.run.id ?? (direct !== undefined && !ref.known ? undefined : ref.runId)
+    if (found !== undefined && depth < MAX_CHILD_DEPTH) {
+      childTraces[found.run.id] = traceOf(found.run, found.journal, histories, depth + 1)
+    }
+    const child = found?.run
+    if (child !== undefined) childRuns.set(ref.stepId, child)
+    const ended = child?.finishedAt === undefined ? undefined : child.finishedAt - (child.startedAt ?? child.createdAt)
+    return {
+      stepId: ref.stepId,
+      ...(runId === undefined ? {} : { runId }),
+      workflow: ref.workflow,
+      detached: ref.detached,
+      ...(child === undefined ? {} : { status: child.status }),
+      ...(ended === undefined ? {} : { durationMillis: ended }),
+      ...(child?.reason === undefined || isFinal(child.status) ? {} : { reason: child.reason })
+    }
+  }
+  const refs = childRefs(run, journal)
+  const childByStep = new Map<string, ChildView>()
+  let waitingChild: (ChildView & { readonly stepId: string }) | undefined
+  for (const ref of refs) {
+    const { stepId, ...child } = childOf(ref)
+    if (done.has(ref.stepId)) childByStep.set(ref.stepId, child)
+    else waitingChild = { stepId, ...child }
+  }
+  const shownSteps = withWaits.map((step): StepView => {
+    const child = childByStep.get(step.stepId)
+    if (child === undefined) return step
+    // An awaited child's entry says how it ended when its record was not read.
+    const status = child.status ?? (child.detached ? undefined : step.status === "failed" ? "failed" : "succeeded")
+    const withChild = { ...step, child: status === undefined ? child : { ...child, status } }
+    // An awaited child's entry is written when the parent takes its end: the wait began when the
+    // child was created.
+    const created = child.detached ? undefined : childRuns.get(step.stepId)?.createdAt
+    if (created === undefined || created >= step.startedAt || step.finishedAt === undefined) return withChild
+    return { ...withChild, startedAt: created, durationMillis: step.finishedAt - created }
+  })
+
   const startedAt = run.startedAt ?? run.createdAt
   const runView: RunView = {
     id: run.id,
@@ -276,14 +456,17 @@ export const fromHistory = (run: Store.RunRecord, journal: Store.Journal): Trace
     recoveries: run.recoveries,
     ...(run.status === "succeeded" && run.output !== undefined ? { output: run.output } : {}),
     ...(run.wakeAt === undefined || isFinal(run.status) ? {} : { wakeAt: run.wakeAt }),
-    ...(waiting === undefined ? {} : { waitingFor: waiting })
+    ...(waiting === undefined ? {} : { waitingFor: waiting }),
+    ...(waitingChild === undefined ? {} : { waitingForChild: waitingChild }),
+    ...(run.parent === undefined ? {} : { parent: { runId: run.parent.runId, stepId: run.parent.stepId } })
   }
   return {
     run: runView,
-    steps: withWaits,
+    steps: shownSteps,
     ...(run.failure === undefined || run.failure === null || run.status === "succeeded"
       ? {}
-      : { cause: causeView(run.failure) })
+      : { cause: causeView(run.failure) }),
+    ...(Object.keys(childTraces).length === 0 ? {} : { children: childTraces })
   }
 }
 
@@ -443,11 +626,14 @@ const kindOf = (stepId: string): string => {
   if (name === "$sleep" || name === "$deadline") return "sleep"
   if (name.startsWith("$signal:")) return "signal"
   if (name.startsWith(UNDO)) return "compensation"
+  if (name.startsWith(CHILD) || name.startsWith(START)) return "child"
   return "step"
 }
 
 const UNDO = "$undo:"
 const SIGNAL = "$signal:"
+const CHILD = "$child:"
+const START = "$start:"
 
 /** `$undo:ship[1]|pack` → `ship[1]/pack`: a compensation's name holds its step's id, `/` written `|`. */
 const compensated = (name: string): string | undefined =>

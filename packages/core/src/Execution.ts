@@ -9,12 +9,13 @@ import type * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import type * as Option from "effect/Option"
+import type * as Workflow from "./Workflow.js"
 
 /**
  * What kind of journal entry a step is. Durable primitives are steps of their own kind; a `group`
  * entry records the end of a task group (`Workflow.all`, `Workflow.forEach`).
  */
-export type StepKind = "step" | "now" | "random" | "uuid" | "group" | "sleep" | "signal" | "compensation"
+export type StepKind = "step" | "now" | "random" | "uuid" | "group" | "sleep" | "signal" | "compensation" | "child"
 
 /**
  * The task-group branch the current fiber runs in: `""` in the body itself, `ship[1]` in branch 1
@@ -151,6 +152,26 @@ export interface ExecutionService {
     finishedAt: number,
     compensation: Effect.Effect<void, unknown, unknown>
   ) => Effect.Effect<void>
+  /**
+   * Starts a child run of `workflow` for the step of `slot` (idempotent: the same id finds the
+   * same run), on the parent's queue, and returns its id: `id`, or `<run id>/<step id>`.
+   */
+  readonly startChild: (
+    slot: StepSlot,
+    workflow: Workflow.Any,
+    input: unknown,
+    id: string | undefined
+  ) => Effect.Effect<string>
+  /**
+   * When the child run has ended: completes the step of `slot` with its end (its encoded output
+   * or Cause, as an encoded Exit) and returns it. None while it runs.
+   */
+  readonly takeChild: (slot: StepSlot, childRunId: string) => Effect.Effect<Option.Option<unknown>>
+  /**
+   * Returns when the child may have ended. In the body itself this suspends the run (`waiting`,
+   * no lease, no memory) until the child's end wakes it, and never returns.
+   */
+  readonly awaitChild: (childRunId: string, reason: string) => Effect.Effect<void>
   /** Reports progress; never fails and never blocks the step for long. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
 }

@@ -14,6 +14,7 @@ import * as Schema from "effect/Schema"
 import { Execution as ExecutionTag } from "./Execution.js"
 import type { Execution } from "./Execution.js"
 import * as Failure from "./Failure.js"
+import * as children from "./internal/children.js"
 import * as internal from "./internal/stepRunner.js"
 import * as taskGroup from "./internal/taskGroup.js"
 import * as Retry from "./Retry.js"
@@ -23,7 +24,7 @@ export const TypeId: unique symbol = Symbol.for("@weft/core/Workflow")
 export type TypeId = typeof TypeId
 
 /** The built-in failures a workflow body may fail with without declaring them. */
-export type BodyBuiltIn = Failure.StepTimeout | Failure.SignalTimeout
+export type BodyBuiltIn = Failure.StepTimeout | Failure.SignalTimeout | Failure.RunFailure
 
 /**
  * A workflow definition.
@@ -318,6 +319,28 @@ export const forEach = <A, B, E, R>(
   f: (item: A, index: number) => Effect.Effect<B, E, R>,
   options?: GroupOptions
 ): Effect.Effect<Array<B>, E, R | Execution> => taskGroup.run("forEach", Array.from(items, f), options)
+
+/** Options of `child` and `startChild`: the child run's id (default `<parent run id>/<step id>`). */
+export type ChildOptions = children.ChildOptions
+
+/**
+ * Runs `workflow` as a child: a run of its own, with its own journal, that any worker may execute,
+ * awaited durably (the parent suspends meanwhile, holding no worker slot). Its success is this
+ * step's value; its typed failure is this step's failure, unchanged, so the parent declares the
+ * child's errors it lets through. Cancelling the parent cancels the child.
+ */
+export const child: <W extends Any>(
+  workflow: W,
+  input: Input<W>,
+  options?: ChildOptions
+) => Effect.Effect<Success<W>, Error<W>, Execution> = children.child
+
+/** Starts `workflow` as a detached child run and goes on; returns its id (see `child`). */
+export const startChild: <W extends Any>(
+  workflow: W,
+  input: Input<W>,
+  options?: ChildOptions
+) => Effect.Effect<{ readonly runId: string }, never, Execution> = children.startChild
 
 /**
  * A fingerprint of a workflow's definition, recorded with each run that declares no version, so a

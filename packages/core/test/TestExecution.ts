@@ -169,6 +169,9 @@ export const make = (options: Options = {}): TestExecution => {
     registerCompensation: () => Effect.void,
     // Signals need a mailbox: the engine's tests cover them (packages/runtime/test/Signals.test.ts).
     takeSignal: () => Effect.dieMessage("TestExecution has no signal mailbox"),
+    startChild: () => Effect.dieMessage("TestExecution runs no children"),
+    takeChild: () => Effect.dieMessage("TestExecution runs no children"),
+    awaitChild: () => Effect.dieMessage("TestExecution runs no children"),
     awaitSignal: () => Effect.dieMessage("TestExecution has no signal mailbox"),
     waitUntil: (wakeAt) =>
       Effect.flatMap(

@@ -150,7 +150,12 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
       }
       const payload = yield* Effect.mapError(encode(workflow.signals[name]), (error) => {
         const { issue, path } = Engine.describeParseError(error)
-        return invalid(`the payload does not match its schema${path === "" ? "" : ` at ${path}`}: ${issue}`)
+        // The issue names the field already (`approve: Expected boolean, ...`).
+        return invalid(
+          `the payload does not match its schema${path === "" ? "" : ` at ${path}`}: ${
+            issue.startsWith(`${path}: `) ? issue.slice(path.length + 2) : issue
+          }`
+        )
       })
       const now = yield* Clock.currentTimeMillis
       return yield* store.deliverSignal({ runId, name, payload, now })

@@ -22,6 +22,7 @@ import type { LeaseLost, StoreUnavailable } from "./Errors.js"
 import { RunSuspended } from "./Errors.js"
 import * as FreshRuns from "./internal/FreshRuns.js"
 import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
+import { isTerminal } from "./Store.js"
 import { Store } from "./Store.js"
 
 /** How to execute a run. */
@@ -56,6 +57,11 @@ export interface ExecuteOptions {
    * otherwise the engine reads it with every heartbeat.
    */
   readonly checkNow?: Effect.Effect<void> | undefined
+  /**
+   * Told of each child run this run starts, with its workflow, so that the caller can execute it
+   * (a worker then claims that workflow's runs too; `weft run` executes it here).
+   */
+  readonly onChild?: ((workflow: Workflow.Any, runId: string) => void) | undefined
 }
 
 /** The default of `ExecuteOptions.suspendAfter`. */
@@ -249,7 +255,12 @@ export const execute = <W extends Workflow.Any>(
     }> = []
     // Set when the body stopped to wait, suspended, for a time or a signal.
     let suspended:
-      | { readonly wakeAt: number | undefined; readonly signal?: string | undefined; readonly reason: string }
+      | {
+        readonly wakeAt: number | undefined
+        readonly signal?: string | undefined
+        readonly child?: string | undefined
+        readonly reason: string
+      }
       | undefined
 
     const stopHere = () =>
@@ -431,6 +442,47 @@ export const execute = <W extends Workflow.Any>(
               return Effect.interrupt
             })
         ),
+      startChild: (slot, child, input, id) =>
+        Effect.gen(function*() {
+          const childId = id ?? `${run.id}/${slot.stepId}`
+          const encoded = yield* Effect.orDie(Schema.encodeUnknown(child.input)(input))
+          const now = yield* Clock.currentTimeMillis
+          yield* retrying(
+            `starting child run ${childId}`,
+            store.createRun({
+              id: childId,
+              workflow: child.name,
+              version: child.version ?? "unversioned",
+              input: encoded,
+              queue: run.queue,
+              parent: { runId: run.id, stepId: slot.stepId },
+              now
+            })
+          ).pipe(
+            Effect.catchTag("RunConflict", (conflict) =>
+              Effect.die(new Error(`child run ${childId} of step ${slot.stepId}: ${conflict.message}`)))
+          )
+          options.onChild?.(child, childId)
+          return childId
+        }).pipe(Effect.catchAll(abortWith)),
+      takeChild: (slot, childId) =>
+        Effect.gen(function*() {
+          const child = yield* retrying(`reading child run ${childId}`, store.getRun(childId))
+          if (Option.isNone(child) || !isTerminal(child.value.status)) return Option.none()
+          const ended: unknown = child.value.status === "succeeded"
+            ? { _tag: "Success", value: child.value.output }
+            : { _tag: "Failure", cause: child.value.failure }
+          yield* execution.complete(slot, undefined, ended)
+          return Option.some(ended)
+        }).pipe(Effect.catchAll(abortWith)),
+      // In a task group's branch the run cannot suspend: it looks again every half second.
+      awaitChild: (childId, reason) =>
+        Effect.flatMap(FiberRef.get(Execution.currentScope), (path) => {
+          if (journalOnlyBody) return atFrontier()
+          if (path !== "") return Effect.sleep(Duration.millis(500))
+          suspended ??= { wakeAt: undefined, child: childId, reason }
+          return Effect.interrupt
+        }),
       registerCompensation: (slot, finishedAt, compensation) =>
         Effect.sync(() => {
           compensations.push({ stepId: slot.stepId, finishedAt, compensation })
@@ -582,16 +634,16 @@ export const execute = <W extends Workflow.Any>(
           )
         }
         if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-          const { reason, signal, wakeAt } = suspended
+          const { child, reason, signal, wakeAt } = suspended
           const status = yield* retrying(
             "suspending",
-            store.suspendRun({ id: run.id, owner, wakeAt, signal, reason, now })
+            store.suspendRun({ id: run.id, owner, wakeAt, signal, child, reason, now })
           )
-          // Woken: the signal arrived while the run was deciding to wait; it is claimable at once.
+          // Woken: what it waits for happened while it was deciding to wait; it is claimable at once.
           return yield* Effect.fail(
             status === "woken"
-              ? new RunSuspended({ runId: run.id, wakeAt: now, reason: `signal ${signal} arrived` })
-              : new RunSuspended({ runId: run.id, wakeAt, signal, reason })
+              ? new RunSuspended({ runId: run.id, wakeAt: now, child, reason: `${reason}: ready at once` })
+              : new RunSuspended({ runId: run.id, wakeAt, signal, child, reason })
           )
         }
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {

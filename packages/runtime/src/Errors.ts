@@ -54,6 +54,8 @@ export class RunSuspended extends Schema.TaggedError<RunSuspended>("@weft/runtim
   wakeAt: Schema.optional(Schema.Number),
   /** The signal it waits for. */
   signal: Schema.optional(Schema.String),
+  /** The child run it waits for. */
+  child: Schema.optional(Schema.String),
   reason: Schema.String
 }) {
   get message(): string {

@@ -100,6 +100,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
           reason: undefined,
           recoveries: 0,
           origin: run.origin,
+          parent: run.parent,
           createdAt: run.now,
           updatedAt: run.now,
           startedAt: claim === undefined ? undefined : run.now,
@@ -197,7 +198,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         return Effect.void
       }),
 
-    suspendRun: ({ id, now, owner, reason, signal, wakeAt }) =>
+    suspendRun: ({ child, id, now, owner, reason, signal, wakeAt }) =>
       Effect.suspend(() => {
         const run = fence(id, owner)
         if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
@@ -205,15 +206,16 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         run.leaseExpiresAt = undefined
         run.updatedAt = now
         bus.publish(run.queue)
-        if (signal !== undefined && pendingSignal(id, signal, wakeAt) !== undefined) {
+        const childEnded = child !== undefined && isTerminal(runs.get(child)?.status ?? "queued")
+        if (childEnded || (signal !== undefined && pendingSignal(id, signal, wakeAt) !== undefined)) {
           run.status = "waiting"
           run.wakeAt = now
           run.waitingFor = undefined
-          run.reason = `signal ${signal} arrived`
+          run.reason = childEnded ? `child run ${child} ended` : `signal ${signal} arrived`
           return Effect.succeed("woken" as const)
         }
-        run.status = signal === undefined ? "sleeping" : "waiting"
-        run.waitingFor = signal
+        run.status = signal === undefined && child === undefined ? "sleeping" : "waiting"
+        run.waitingFor = child === undefined ? signal : childWait(child)
         run.wakeAt = wakeAt
         run.reason = reason
         return Effect.succeed(run.status)
@@ -269,11 +271,21 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         const run = runs.get(id)
         if (run === undefined) return Effect.fail(new RunNotFound({ runId: id }))
         if (isTerminal(run.status)) return Effect.succeed({ status: run.status, requested: false })
-        run.cancel ??= { at: now, by, reason }
-        if (run.status === "sleeping" || run.status === "waiting") run.wakeAt = now
-        run.updatedAt = now
-        bus.publish(run.queue)
-        bus.publish(`cancel:${id}`)
+        // The run and its descendants, breadth first.
+        const tree = [run]
+        for (let i = 0; i < tree.length; i++) {
+          for (const other of runs.values()) {
+            if (other.parent?.runId === tree[i].id) tree.push(other)
+          }
+        }
+        for (const target of tree) {
+          if (isTerminal(target.status)) continue
+          target.cancel ??= { at: now, by, reason }
+          if (target.status === "sleeping" || target.status === "waiting") target.wakeAt = now
+          target.updatedAt = now
+          bus.publish(target.queue)
+          bus.publish(`cancel:${target.id}`)
+        }
         return Effect.succeed({ status: run.status, requested: true })
       }),
 
@@ -303,6 +315,15 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         const run = fence(id, owner)
         if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
         finish(run, outcome, now)
+        // A parent waiting for this child is due at once.
+        const parent = run.parent === undefined ? undefined : runs.get(run.parent.runId)
+        if (parent !== undefined && parent.status === "waiting" && parent.waitingFor === childWait(id)) {
+          parent.wakeAt = now
+          parent.waitingFor = undefined
+          parent.reason = `child run ${id} ${outcome.status}`
+          parent.updatedAt = now
+          bus.publish(parent.queue)
+        }
         return Effect.void
       }),
 
@@ -371,6 +392,7 @@ interface StoredRun {
   /** The signal a `waiting` run waits for. */
   waitingFor?: string | undefined
   cancel?: { readonly at: number; readonly by: string; readonly reason: string } | undefined
+  readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
   reason: string | undefined
   recoveries: number
   readonly origin: string | undefined
@@ -416,6 +438,9 @@ interface StoredAttempt {
 }
 
 // What a claim does to a run, by `claimRun` or `claimNext`.
+/** How a parent waiting for a child records the wait: `/` cannot be in a signal's name. */
+const childWait = (childRunId: string) => `child/${childRunId}`
+
 const take = (run: StoredRun, owner: string, leaseMillis: number, now: number): void => {
   run.waitingFor = undefined
   run.status = "running"

@@ -231,6 +231,18 @@ ALTER TABLE weft_runs ADD COLUMN cancel_reason TEXT;`,
     pg: `ALTER TABLE weft_runs ADD COLUMN cancel_requested_at BIGINT;
 ALTER TABLE weft_runs ADD COLUMN cancel_by TEXT;
 ALTER TABLE weft_runs ADD COLUMN cancel_reason TEXT;`
+  },
+  // Children: the run and step that started a run; a child's end wakes its parent, and cancelling
+  // a run reaches its descendants through this link.
+  {
+    version: 6,
+    name: "child runs",
+    sqlite: `ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT;
+ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
+CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`,
+    pg: `ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT COLLATE "C";
+ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
+CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`
   }
 ]
 

@@ -11,7 +11,7 @@ import * as Option from "effect/Option"
 import * as Engine from "./Engine.js"
 import type { LeaseLost, RunNotClaimable, RunSuspended, StoreUnavailable } from "./Errors.js"
 import * as Owner from "./Owner.js"
-import { Store } from "./Store.js"
+import { type RunRecord, Store } from "./Store.js"
 
 /** Options of `claimAndExecute`. */
 export interface Options {
@@ -57,27 +57,47 @@ export const claimAndExecute = <W extends Workflow.Any>(
     let run = existing._tag === "Some" && existing.value.leaseOwner === owner
       ? existing.value
       : yield* store.claimRun({ id: runId, owner, leaseMillis, now, force: options.force === true || staleLocal })
+    // The children this run starts, with their workflows: executed here while the run waits.
+    const children = new Map<string, Workflow.Any>()
     while (true) {
       const executed = yield* Effect.either(
         Engine.execute(workflow, run, {
           owner,
           leaseMillis,
           onProgress: options.onProgress,
-          suspendAfter: options.suspendAfter
+          suspendAfter: options.suspendAfter,
+          onChild: (child, id) => void children.set(id, child)
         })
       )
       if (Either.isRight(executed)) return executed.right
       if (executed.left._tag !== "RunSuspended") return yield* Effect.fail(executed.left)
       const suspended = executed.left
       if (options.onSuspended !== undefined) yield* options.onSuspended(suspended)
-      if (suspended.wakeAt === undefined) {
-        // Waiting for a signal with no deadline: until a delivery makes the run queued.
-        while (Option.exists(yield* store.getRun(runId), (r) => r.status === "waiting")) {
-          yield* Effect.sleep(Duration.millis(250))
-        }
-      } else {
+      const child = suspended.child === undefined ? undefined : children.get(suspended.child)
+      if (child !== undefined && suspended.child !== undefined) {
+        // Waiting for a child this process started: execute it here (unless a worker holds it).
+        yield* claimAndExecute(child, suspended.child, { ...options, owner, force: false }).pipe(
+          Effect.catchTag("RunNotClaimable", () => Effect.void),
+          Effect.asVoid
+        )
+      }
+      if (suspended.signal === undefined && suspended.child === undefined && suspended.wakeAt !== undefined) {
+        // A sleep: nothing else can wake it.
         const waitMillis = suspended.wakeAt - (yield* Clock.currentTimeMillis)
         if (waitMillis > 0) yield* Effect.sleep(Duration.millis(waitMillis))
+      } else {
+        // A signal or a child: until a delivery or the child's end makes it due, or its deadline.
+        const suspendedStill = (r: RunRecord, now: number) =>
+          (r.status === "waiting" || r.status === "sleeping") && (r.wakeAt === undefined || r.wakeAt > now)
+        while (true) {
+          const current = yield* store.getRun(runId)
+          const now = yield* Clock.currentTimeMillis
+          if (!Option.exists(current, (r) => suspendedStill(r, now))) break
+          // A delivery from this process is seen at once on the next look; one from another
+          // process (weft signal) within a second.
+          const due = Option.getOrUndefined(current)?.wakeAt
+          yield* Effect.sleep(Duration.millis(Math.max(1, Math.min(1000, (due ?? Infinity) - now))))
+        }
       }
       run = yield* store.claimRun({ id: runId, owner, leaseMillis, now: yield* Clock.currentTimeMillis })
     }

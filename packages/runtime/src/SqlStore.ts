@@ -193,7 +193,14 @@ export const makeWith = (
           reason: f.reason,
           now: f.now
         })))
-        return sql<{ readonly id: string; readonly lease_owner: string; readonly finished: boolean }>`${hot}WITH
+        return sql<
+          {
+            readonly id: string
+            readonly lease_owner: string
+            readonly finished: boolean
+            readonly queue: string | null
+          }
+        >`${hot}WITH
           fv AS (SELECT * FROM json_to_recordset(${fv}::json) AS x(run_id TEXT, owner TEXT, reason TEXT, now BIGINT)),
           fenced AS (UPDATE weft_runs SET reason = fv.reason, updated_at = fv.now FROM fv
             WHERE weft_runs.id = fv.run_id AND weft_runs.lease_owner = fv.owner
@@ -204,7 +211,13 @@ export const makeWith = (
               finished_at = xv.now, lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL,
               updated_at = xv.now
             FROM xv WHERE weft_runs.id = xv.run_id AND weft_runs.lease_owner = xv.owner
-            RETURNING weft_runs.id, xv.owner AS lease_owner),
+            RETURNING weft_runs.id, xv.owner AS lease_owner, weft_runs.parent_run_id, xv.status, xv.now),
+          woke AS (UPDATE weft_runs SET wake_at = finished.now, waiting_for = NULL,
+              reason = 'child run ' || finished.id || ' ' || finished.status, updated_at = finished.now
+            FROM finished
+            WHERE weft_runs.id = finished.parent_run_id AND weft_runs.status = 'waiting'
+              AND weft_runs.waiting_for = 'child/' || finished.id
+            RETURNING weft_runs.queue),
           steps AS (INSERT INTO weft_steps
               (run_id, step_id, name, kind, position, result, failed, attempts, started_at, finished_at)
             SELECT s.run_id, s.step_id, s.name, s.kind, s.position, s.result, s.failed, s.attempts, s.started_at,
@@ -223,16 +236,26 @@ export const makeWith = (
               delay_millis BIGINT, stop_reason TEXT)
             WHERE EXISTS (SELECT 1 FROM fenced WHERE fenced.id = a.run_id AND fenced.lease_owner = a.owner)
             ON CONFLICT DO NOTHING)
-          SELECT id, lease_owner, FALSE AS finished FROM fenced
-          UNION ALL SELECT id, lease_owner, TRUE AS finished FROM finished`.pipe(
+          SELECT id, lease_owner, FALSE AS finished, CAST(NULL AS TEXT) AS queue FROM fenced
+          UNION ALL SELECT id, lease_owner, TRUE AS finished, CAST(NULL AS TEXT) FROM finished
+          UNION ALL SELECT CAST(NULL AS TEXT), CAST(NULL AS TEXT), FALSE, queue FROM woke`.pipe(
           Effect.map((rows) => {
             const matched = new Set<string>()
-            for (const row of rows) matched.add(`${row.finished ? "x" : "f"}${fenceKey(row.id, row.lease_owner)}`)
-            return segment.map((write) =>
-              matched.has(`${write.touch._tag === "Fence" ? "f" : "x"}${fenceKey(write.runId, write.owner)}`)
-                ? [write.runId]
-                : []
-            )
+            // A parent woken by its child's end (the child's row first, then the parent's, as in
+            // the two-statement path): its queue is told.
+            const woken: Array<string> = []
+            for (const row of rows) {
+              if (row.queue !== null && row.queue !== undefined) woken.push(row.queue)
+              else matched.add(`${row.finished ? "x" : "f"}${fenceKey(row.id, row.lease_owner)}`)
+            }
+            return {
+              woken,
+              answers: segment.map((write) =>
+                matched.has(`${write.touch._tag === "Fence" ? "f" : "x"}${fenceKey(write.runId, write.owner)}`)
+                  ? [write.runId]
+                  : []
+              )
+            }
           })
         )
       })
@@ -290,8 +313,9 @@ export const makeWith = (
           if (dialect === "postgres") {
             const end = combinableEnd(batch, start)
             if (end > start) {
-              const answers = yield* combined(batch.slice(start, end))
+              const { answers, woken: parents } = yield* combined(batch.slice(start, end))
               for (const rows of answers) results.push(Exit.succeed(rows))
+              for (const queue of parents) woken.add(queue)
               start = end
               continue
             }
@@ -420,9 +444,10 @@ export const makeWith = (
           // a concurrent writer.
           const insert = sql<RunRow>`${hot}INSERT INTO weft_runs
               (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
-                wake_at, recoveries, origin, created_at, updated_at, started_at)
+                wake_at, recoveries, origin, created_at, updated_at, started_at, parent_run_id, parent_step_id)
               VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
-                ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt})
+                ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt},
+                ${run.parent?.runId ?? null}, ${run.parent?.stepId ?? null})
               ON CONFLICT DO NOTHING
               RETURNING *`
           // On PostgreSQL a queued run's INSERT sends its NOTIFY itself (delivered at commit): a
@@ -632,7 +657,7 @@ export const makeWith = (
       // seen here, and one that comes later waits for this transaction and then finds the run
       // waiting. One `UPDATE ... WHERE NOT EXISTS (mailbox)` would not do on PostgreSQL: after
       // waiting for the row lock it re-checks the row but not its sub-select's snapshot.
-      suspendRun: ({ id, now, owner, reason, signal, wakeAt }) =>
+      suspendRun: ({ child, id, now, owner, reason, signal, wakeAt }) =>
         Effect.flatMap(
           journal.submit({
             operation: "suspendRun",
@@ -644,6 +669,17 @@ export const makeWith = (
               const locked = yield* sql`UPDATE weft_runs SET updated_at = ${now}
                 WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`
               if (locked.length === 0) return []
+              if (child !== undefined) {
+                const ended = yield* sql`SELECT id FROM weft_runs
+                  WHERE id = ${child} AND status IN ${sql.in(terminalStatuses)}`
+                if (ended.length > 0) {
+                  yield* sql`UPDATE weft_runs
+                    SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${now},
+                      waiting_for = NULL, reason = ${`child run ${child} ended`}, updated_at = ${now}
+                    WHERE id = ${id}`
+                  return [{ status: "woken" }]
+                }
+              }
               if (signal !== undefined) {
                 const deadline = wakeAt === undefined ? sql.literal("") : sql`AND sent_at <= ${wakeAt}`
                 const pending = yield* sql`SELECT seq FROM weft_signals
@@ -658,8 +694,11 @@ export const makeWith = (
                 }
               }
               return yield* sql`UPDATE weft_runs
-                SET status = ${signal === undefined ? "sleeping" : "waiting"}, lease_owner = NULL,
-                  lease_expires_at = NULL, wake_at = ${wakeAt ?? null}, waiting_for = ${signal ?? null},
+                SET status = ${
+                signal === undefined && child === undefined ? "sleeping" : "waiting"
+              }, lease_owner = NULL,
+                  lease_expires_at = NULL, wake_at = ${wakeAt ?? null},
+                  waiting_for = ${child === undefined ? signal ?? null : childWait(child)},
                   reason = ${reason}, updated_at = ${now}
                 WHERE id = ${id} RETURNING status, queue`
             }))
@@ -744,20 +783,34 @@ export const makeWith = (
             runId: id,
             owner: "",
             wakes: true,
-            touch: statement(sql<{ readonly status: RunStatus; readonly queue: string }>`UPDATE weft_runs
+            // The run and its descendants (children, their children...), in one statement.
+            touch: statement(
+              sql<{ readonly id: string; readonly status: RunStatus; readonly queue: string }>`UPDATE weft_runs
               SET cancel_requested_at = COALESCE(cancel_requested_at, ${now}),
                 cancel_by = COALESCE(cancel_by, ${by}), cancel_reason = COALESCE(cancel_reason, ${reason}),
                 wake_at = CASE WHEN status IN ('sleeping', 'waiting') THEN ${now} ELSE wake_at END,
                 updated_at = ${now}
-              WHERE id = ${id} AND status NOT IN ${sql.in(terminalStatuses)}
-              RETURNING status, queue`)
-          })) as ReadonlyArray<{ readonly status: RunStatus; readonly queue: string }>
-          if (rows.length > 0) {
-            // The worker holding the run stops it at once: on this process's bus and, on
-            // PostgreSQL, through NOTIFY (after the commit, so it reads the request).
-            bus.publish(`cancel:${id}`)
-            if (notify !== undefined) yield* notify(`cancel:${id}`)
-            return { status: rows[0].status, requested: true }
+              WHERE id IN (
+                WITH RECURSIVE tree(id) AS (
+                  SELECT id FROM weft_runs WHERE id = ${id}
+                  UNION ALL
+                  SELECT r.id FROM weft_runs r JOIN tree t ON r.parent_run_id = t.id
+                )
+                SELECT id FROM tree)
+                AND status NOT IN ${sql.in(terminalStatuses)}
+              RETURNING id, status, queue`
+            )
+          })) as ReadonlyArray<{ readonly id: string; readonly status: RunStatus; readonly queue: string }>
+          const self = rows.find((row) => row.id === id)
+          if (self !== undefined) {
+            // The workers holding these runs stop them at once: on this process's bus and, on
+            // PostgreSQL, through NOTIFY (after the commit, so they read the request).
+            for (const row of rows) {
+              bus.publish(`cancel:${row.id}`)
+              if (row.queue !== self.queue) bus.publish(row.queue)
+              if (notify !== undefined) yield* notify(`cancel:${row.id}`)
+            }
+            return { status: self.status, requested: true }
           }
           const existing = yield* selectRun(id)
           if (existing.length === 0) return yield* Effect.fail(new RunNotFound({ runId: id }))
@@ -787,15 +840,31 @@ export const makeWith = (
         Effect.suspend(() => {
           const output = outcome.status === "succeeded" ? encodeJson(outcome.output) : null
           const failure = outcome.status === "succeeded" ? null : encodeJson(outcome.failure)
+          const finished = sql<{ readonly id: string; readonly parent_run_id: string | null }>`${hot}UPDATE weft_runs
+              SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
+                lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
+              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id, parent_run_id`
+          // A parent waiting for this child is due at once, in the same transaction as the child's
+          // end (the child's row is locked first, then the parent's; a suspending parent locks
+          // only its own row and reads the child's, so the two cannot deadlock).
+          const wakeParent = (parent: string) =>
+            sql<{ readonly queue: string }>`UPDATE weft_runs
+              SET wake_at = ${now}, waiting_for = NULL, reason = ${`child run ${id} ${outcome.status}`},
+                updated_at = ${now}
+              WHERE id = ${parent} AND status = 'waiting' AND waiting_for = ${childWait(id)} RETURNING queue`
           return fenced({
             operation: "finishRun",
             runId: id,
             owner,
             finish: { status: outcome.status, output, failure, now },
-            touch: statement(sql`${hot}UPDATE weft_runs
-              SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
-                lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
-              WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`)
+            // Not folded into a combined statement (SQLite, or a batch that cannot combine): the end
+            // and a parent's wake are two statements in one transaction.
+            atomic: true,
+            wakes: true,
+            touch: statement(Effect.flatMap(finished, (rows) =>
+              rows.length === 0 || rows[0].parent_run_id === null
+                ? Effect.succeed(rows)
+                : Effect.map(wakeParent(rows[0].parent_run_id), (woken) => [{ ...rows[0], queue: woken[0]?.queue }])))
           })
         }),
 
@@ -997,6 +1066,8 @@ interface RunRow {
   readonly cancel_requested_at?: number | string | null
   readonly cancel_by?: string | null
   readonly cancel_reason?: string | null
+  readonly parent_run_id?: string | null
+  readonly parent_step_id?: string | null
   readonly created_at: number | string
   readonly updated_at: number | string
   readonly started_at: number | string | null
@@ -1051,6 +1122,9 @@ const toRun = (row: RunRow): RunRecord => ({
   ...(row.cancel_requested_at === null || row.cancel_requested_at === undefined
     ? {}
     : { cancel: { at: Number(row.cancel_requested_at), by: row.cancel_by ?? "", reason: row.cancel_reason ?? "" } }),
+  ...(row.parent_run_id === null || row.parent_run_id === undefined
+    ? {}
+    : { parent: { runId: row.parent_run_id, stepId: row.parent_step_id ?? "" } }),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
   startedAt: optionalNumber(row.started_at),
@@ -1118,6 +1192,9 @@ const notClaimable = (runId: string, run: RunRecord | undefined): RunNotClaimabl
 }
 
 const normalizeLimit = (limit: number): number => Math.max(0, Math.floor(limit))
+
+/** How a parent waiting for a child records the wait: `/` cannot be in a signal's name. */
+const childWait = (childRunId: string) => `child/${childRunId}`
 
 const wakeOrder = (a: RunRecord, b: RunRecord): number =>
   (a.wakeAt ?? 0) - (b.wakeAt ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)

@@ -47,6 +47,8 @@ export interface RunRecord {
   readonly origin?: string | undefined
   /** Set once someone asked to cancel the run (the first request wins). */
   readonly cancel?: CancelRequest | undefined
+  /** The run and step that started this run as a child. */
+  readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
   readonly createdAt: number
   readonly updatedAt: number
   readonly startedAt: number | undefined
@@ -73,6 +75,8 @@ export interface NewRun {
   readonly origin?: string | undefined
   /** The earliest time `claimNext` may take the run (a delayed start). Default: at once. */
   readonly wakeAt?: number | undefined
+  /** The run and step that start this run as a child: its end wakes that run when it waits for it. */
+  readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
   /** Claim it for this owner at once (the `weft run` path), instead of leaving it queued. */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
   readonly now: number
@@ -224,6 +228,8 @@ export interface StoreService {
     readonly owner: string
     readonly wakeAt: number | undefined
     readonly signal?: string | undefined
+    /** Wait for this child run to end instead (woken at once when it already has). */
+    readonly child?: string | undefined
     readonly reason: string
     readonly now: number
   }) => Effect.Effect<"sleeping" | "waiting" | "woken", LeaseLost | StoreUnavailable>
@@ -251,7 +257,8 @@ export interface StoreService {
     readonly now: number
   }) => Effect.Effect<Option.Option<unknown>, LeaseLost | StoreUnavailable>
   /**
-   * Asks to cancel the run (the first request's who, why and when are kept). A run that is not
+   * Asks to cancel the run and every run it started as a child, at any depth (the first request's
+   * who, why and when are kept). A run that is not
    * held by a worker (queued, sleeping, waiting) becomes claimable at once, so that a worker runs
    * its cancellation (its compensations); the worker holding a running run learns of it from a
    * notice (`cancel:<run id>` on `wakeups`) or at its next heartbeat. A finished run is left as it
@@ -272,7 +279,10 @@ export interface StoreService {
     readonly reason: string
     readonly now: number
   }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
-  /** Records the run's end and drops its lease. */
+  /**
+   * Records the run's end and drops its lease. A child's end wakes its parent when the parent is
+   * waiting for it, in the same transaction (no lost wake-up).
+   */
   readonly finishRun: (options: {
     readonly id: string
     readonly owner: string

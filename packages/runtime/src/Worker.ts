@@ -127,7 +127,14 @@ export const start = <W extends Workflow.Any>(
     const owner = options.owner ?? Owner.make()
     const emit = options.onEvent ?? (() => Effect.void)
     const known = new Map<string, Workflow.Any>(options.workflows.map((w) => [w.name, w]))
-    const workflows = Array.from(known.keys())
+    // Grows as runs start children of workflows the worker was not given: it executes those too.
+    let workflows = Array.from(known.keys())
+    const learn = (workflow: Workflow.Any) => {
+      if (!known.has(workflow.name)) {
+        known.set(workflow.name, workflow)
+        workflows = Array.from(known.keys())
+      }
+    }
 
     const fibers = yield* FiberSet.make<void, never>()
     // Something may be claimable: a notice, a freed slot, a due time. One pending wake is enough.
@@ -144,6 +151,7 @@ export const start = <W extends Workflow.Any>(
         emit({ _tag: "RunStarted", run }),
         (Engine.execute(workflow, run, {
           checkNow: Queue.take(pokeOf(run.id)),
+          onChild: learn,
           owner,
           leaseMillis,
           storageRetry: options.storageRetry,

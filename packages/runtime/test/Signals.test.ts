@@ -9,6 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Failure, Step, Workflow } from "@weft/core"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
@@ -16,6 +17,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Client from "../src/Client.js"
 import * as MemoryStore from "../src/MemoryStore.js"
+import * as Runner from "../src/Runner.js"
 import * as SqliteStore from "../src/SqliteStore.js"
 import { isTerminal, Store, type StoreService } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
@@ -145,7 +147,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         const { runId } = yield* client.start(workflow, "o-4")
         const invalid = yield* Effect.flip(client.signalUnknown(workflow, runId, "approved", { by: 7, at: 0 }))
         expect(invalid._tag).toBe("SignalInvalid")
-        expect(invalid.message).toMatch(/does not match its schema at by/)
+        expect(invalid.message).toMatch(/does not match its schema at by: Expected string, actual 7/)
         const unknown = yield* Effect.flip(client.signalUnknown(workflow, runId, "rejected", {}))
         expect(unknown.message).toMatch(/declares the signals approved/)
         const missing = yield* Effect.flip(
@@ -203,6 +205,20 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           expect(JSON.stringify(done.failure)).toMatch(/does not declare it: add it to Workflow.make/)
         }).pipe(Effect.scoped)
       ))
+
+    it.live("weft run's path (Runner) resumes on the signal, not at the deadline", () =>
+      provide(Effect.gen(function*() {
+        const { workflow } = makeWorkflow("1 minute")
+        const client = yield* Client.Client
+        const handle = yield* client.start(workflow, "o-6")
+        const fiber = yield* Effect.fork(Runner.claimAndExecute(workflow, handle.runId, { suspendAfter: "100 millis" }))
+        yield* awaitStatus(handle.runId, (s) => s === "waiting")
+        const sent = Date.now()
+        yield* client.signal(workflow, handle.runId, "approved", { by: "ann", at: new Date(0) })
+        const executed = yield* Fiber.join(fiber)
+        expect(executed.outcome.status).toBe("succeeded")
+        expect(Date.now() - sent).toBeLessThan(3_000)
+      })))
   })
 }
 

@@ -659,6 +659,83 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
     })
 
+    describe("children", () => {
+      test(
+        "a child records its parent; its end wakes the parent waiting for it; a parent whose child already ended is woken at once",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed({ id: "parent" })
+          const { run: child } = yield* store.createRun(
+            newRun({ id: "parent/$child:pay", parent: { runId: "parent", stepId: "$child:pay" }, now: T0 + 1 })
+          )
+          expect(child.parent).toEqual({ runId: "parent", stepId: "$child:pay" })
+          expect(
+            yield* store.suspendRun({
+              id: "parent",
+              owner: "w1",
+              wakeAt: undefined,
+              child: "parent/$child:pay",
+              reason: "waiting for child run",
+              now: T0 + 2
+            })
+          ).toBe("waiting")
+          yield* store.claimRun({ id: "parent/$child:pay", owner: "w2", leaseMillis: LEASE, now: T0 + 3 })
+          yield* store.finishRun({
+            id: "parent/$child:pay",
+            owner: "w2",
+            outcome: { status: "succeeded", output: "ok" },
+            now: T0 + 4
+          })
+          expect(yield* getRun("parent")).toMatchObject({ status: "waiting", wakeAt: T0 + 4 })
+          const [woken] = yield* store.claimNext({
+            owner: "w1",
+            queues: ["default"],
+            limit: 1,
+            leaseMillis: LEASE,
+            now: T0 + 5
+          })
+          expect(woken).toMatchObject({ id: "parent", recoveries: 0 })
+          // The child has ended: waiting for it again is woken at once.
+          expect(
+            yield* store.suspendRun({
+              id: "parent",
+              owner: "w1",
+              wakeAt: undefined,
+              child: "parent/$child:pay",
+              reason: "waiting for child run",
+              now: T0 + 6
+            })
+          ).toBe("woken")
+        })
+      )
+
+      test(
+        "cancelling a run cancels its descendants that have not ended",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed({ id: "root" })
+          yield* store.createRun(newRun({ id: "kid", parent: { runId: "root", stepId: "a" }, now: T0 }))
+          yield* store.createRun(newRun({ id: "grandkid", parent: { runId: "kid", stepId: "b" }, now: T0 }))
+          yield* store.createRun(newRun({ id: "done-kid", parent: { runId: "root", stepId: "c" }, now: T0 }))
+          yield* store.claimRun({ id: "done-kid", owner: "w3", leaseMillis: LEASE, now: T0 })
+          yield* store.finishRun({
+            id: "done-kid",
+            owner: "w3",
+            outcome: { status: "succeeded", output: 1 },
+            now: T0 + 1
+          })
+          yield* store.createRun(newRun({ id: "stranger", now: T0 }))
+          const asked = yield* store.requestCancel({ id: "root", by: "ops", reason: "stop", now: T0 + 2 })
+          expect(asked).toEqual({ status: "running", requested: true })
+          for (const id of ["root", "kid", "grandkid"]) {
+            expect((yield* getRun(id)).cancel).toEqual({ at: T0 + 2, by: "ops", reason: "stop" })
+          }
+          expect((yield* getRun("done-kid")).cancel).toBeUndefined()
+          expect((yield* getRun("stranger")).cancel).toBeUndefined()
+        })
+      )
+    })
+
     describe("wakeups", () => {
       liveTest(
         "tell the queue of a run created unclaimed (due or delayed) or released; not of a run created claimed",

@@ -2,7 +2,6 @@
  * `weft show <run-id>`: a run's timeline of steps and attempts and, for a failed run, its cause
  * tree; with `--json`, the trace as data.
  */
-import { Client } from "@weft/runtime"
 import * as Effect from "effect/Effect"
 import { storeSpec } from "../Flags.js"
 import { ExitCode } from "../Help.js"
@@ -11,6 +10,7 @@ import * as Render from "../Render.js"
 import * as StoreConfig from "../StoreConfig.js"
 import * as Trace from "../Trace.js"
 import { UsageError } from "../UsageError.js"
+import { historyWithChildren } from "./executeHere.js"
 import { color, type Command } from "./shared.js"
 
 export const showCommand: Command = (positionals, flags) =>
@@ -24,9 +24,8 @@ export const showCommand: Command = (positionals, flags) =>
     }
     const spec = yield* storeSpec(flags)
     return yield* Effect.gen(function*() {
-      const client = yield* Client.Client
-      const history = yield* client.history(runId)
-      const trace = Trace.fromHistory(history.run, history.journal)
+      const { children, history } = yield* historyWithChildren(runId)
+      const trace = Trace.fromHistory(history.run, history.journal, children)
       yield* Output.out(
         flags.json === true
           ? `${JSON.stringify(trace)}\n`
