@@ -9,36 +9,12 @@ import { Failure, Step, Workflow } from "@weft/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import * as Client from "../src/Client.js"
-import * as MemoryStore from "../src/MemoryStore.js"
-import * as SqliteStore from "../src/SqliteStore.js"
-import { isTerminal, Store } from "../src/Store.js"
+import { Store } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
+import { awaitStatus, final, realStores } from "./runs.js"
 
-const stores = {
-  memory: () => MemoryStore.layer,
-  sqlite: () => {
-    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "weft-cancel-"))
-    return SqliteStore.layer({ filename: Path.join(dir, "weft.db") })
-  }
-}
-
-const awaitStatus = (runId: string, done: (status: string) => boolean, timeoutMs = 5_000) =>
-  Effect.gen(function*() {
-    const store = yield* Store
-    const deadline = Date.now() + timeoutMs
-    while (true) {
-      const run = yield* store.getRun(runId)
-      if (run._tag === "Some" && done(run.value.status)) return run.value
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`run ${runId} stuck: ${JSON.stringify(run)}`))
-      yield* Effect.sleep("10 millis")
-    }
-  })
-
-const final = (status: string) => isTerminal(status as never)
+const stores = realStores("cancel")
 
 const makeTrip = (options: { readonly slowCar?: boolean; readonly sleepFirst?: boolean } = {}) => {
   const log: Array<string> = []

@@ -12,37 +12,15 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
-import * as Path from "node:path"
 import * as Client from "../src/Client.js"
-import * as MemoryStore from "../src/MemoryStore.js"
 import * as Runner from "../src/Runner.js"
-import * as SqliteStore from "../src/SqliteStore.js"
-import { isTerminal, Store, type StoreService } from "../src/Store.js"
+import { Store, type StoreService } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
+import { awaitStatus, final, realStores } from "./runs.js"
 
 const Approval = Schema.Struct({ by: Schema.String, at: Schema.DateFromNumber })
 
-const stores = {
-  memory: () => MemoryStore.layer,
-  sqlite: () => {
-    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "weft-signals-"))
-    return SqliteStore.layer({ filename: Path.join(dir, "weft.db") })
-  }
-}
-
-const awaitStatus = (runId: string, done: (status: string) => boolean, timeoutMs = 4_000) =>
-  Effect.gen(function*() {
-    const store = yield* Store
-    const deadline = Date.now() + timeoutMs
-    while (true) {
-      const run = yield* store.getRun(runId)
-      if (run._tag === "Some" && done(run.value.status)) return run.value
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`run ${runId} stuck: ${JSON.stringify(run)}`))
-      yield* Effect.sleep("10 millis")
-    }
-  })
+const stores = realStores("signals")
 
 const makeWorkflow = (timeout?: Duration.DurationInput) => {
   const counts = { before: 0, after: 0 }
@@ -93,7 +71,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
             pollInterval: "1 hour",
             onEvent: (e) => Effect.sync(() => events.push(e._tag))
           })
-          const done = yield* awaitStatus(runId, isTerminalStatus)
+          const done = yield* awaitStatus(runId, final)
           expect(done.output).toBe("o-1 approved by ann at 1970-01-01T00:00:05.000Z")
           expect(events).toEqual(["RunStarted", "RunFinished"])
           expect(counts).toEqual({ before: 1, after: 1 })
@@ -113,7 +91,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           expect(yield* worker.inFlight).toBe(0)
           const delivered = yield* client.signal(workflow, runId, "approved", { by: "bob", at: new Date(0) })
           expect(delivered.woke).toBe(true)
-          const done = yield* awaitStatus(runId, isTerminalStatus)
+          const done = yield* awaitStatus(runId, final)
           expect(done.status).toBe("succeeded")
           expect(done.recoveries).toBe(0)
           expect(counts).toEqual({ before: 1, after: 1 })
@@ -179,7 +157,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           const { runId } = yield* client.start(workflow, "o-5")
           deliverNow = () => client.signal(workflow, runId, "approved", { by: "eve", at: new Date(0) })
           yield* Worker.start({ workflows: [workflow], pollInterval: "1 hour" })
-          const done = yield* awaitStatus(runId, isTerminalStatus)
+          const done = yield* awaitStatus(runId, final)
           expect(done.status).toBe("succeeded")
           expect(done.output).toMatch(/approved by eve/)
           expect(counts).toEqual({ before: 1, after: 1 })
@@ -200,7 +178,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           const client = yield* Client.Client
           yield* Worker.start({ workflows: [workflow], pollInterval: "1 hour" })
           const handle = yield* client.start(workflow, undefined)
-          const done = yield* awaitStatus(handle.runId, isTerminalStatus)
+          const done = yield* awaitStatus(handle.runId, final)
           expect(done.status).toBe("failed")
           expect(JSON.stringify(done.failure)).toMatch(/does not declare it: add it to Workflow.make/)
         }).pipe(Effect.scoped)
@@ -220,8 +198,4 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         expect(Date.now() - sent).toBeLessThan(3_000)
       })))
   })
-}
-
-function isTerminalStatus(status: string): boolean {
-  return isTerminal(status as never)
 }
