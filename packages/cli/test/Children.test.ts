@@ -9,34 +9,15 @@ import type { Store } from "@weft/runtime"
 import { describe, expect, it } from "vitest"
 import * as Render from "../src/Render.js"
 import * as Trace from "../src/Trace.js"
+import { runRecord } from "./runs.js"
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0)
 const PARENT = "5b9e0c1d-2e3f-4a5b-8c6d-7e8f9a0b1c2d"
 const CHILD = `${PARENT}/$child:payment`
 const plain = { color: false }
 
-const makeRun = (overrides: Partial<Store.RunRecord>): Store.RunRecord => ({
-  id: PARENT,
-  workflow: "order",
-  version: "v1",
-  status: "succeeded",
-  input: {},
-  output: undefined,
-  failure: undefined,
-  idempotencyKey: undefined,
-  queue: "default",
-  priority: 0,
-  leaseOwner: undefined,
-  leaseExpiresAt: undefined,
-  wakeAt: undefined,
-  reason: undefined,
-  recoveries: 0,
-  createdAt: T0,
-  updatedAt: T0,
-  startedAt: T0,
-  finishedAt: undefined,
-  ...overrides
-})
+const makeRun = (overrides: Partial<Store.RunRecord>): Store.RunRecord =>
+  runRecord(T0, { id: PARENT, workflow: "order", status: "succeeded", ...overrides })
 
 const ok = (value: unknown) => ({ _tag: "Success", value })
 const failure = (cause: unknown) => ({ _tag: "Failure", cause })

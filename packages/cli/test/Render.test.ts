@@ -3,33 +3,23 @@ import * as Schema from "effect/Schema"
 import { describe, expect, it } from "vitest"
 import * as Render from "../src/Render.js"
 import * as Trace from "../src/Trace.js"
+import { runRecord } from "./runs.js"
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0)
 const RUN_ID = "3f2a6c1e-8d0b-4c3e-9a57-1f0e2d3c4b5a"
 const plain = { color: false }
 
-const makeRun = (overrides: Partial<Store.RunRecord>): Store.RunRecord => ({
-  id: RUN_ID,
-  workflow: "checkout",
-  version: "v1",
-  status: "failed",
-  input: { orderId: "o-17" },
-  output: undefined,
-  failure: undefined,
-  idempotencyKey: undefined,
-  queue: "default",
-  priority: 0,
-  leaseOwner: undefined,
-  leaseExpiresAt: undefined,
-  wakeAt: undefined,
-  reason: undefined,
-  recoveries: 0,
-  createdAt: T0,
-  updatedAt: T0 + 2305,
-  startedAt: T0 + 5,
-  finishedAt: T0 + 2305,
-  ...overrides
-})
+const makeRun = (overrides: Partial<Store.RunRecord>): Store.RunRecord =>
+  runRecord(T0, {
+    id: RUN_ID,
+    workflow: "checkout",
+    status: "failed",
+    input: { orderId: "o-17" },
+    updatedAt: T0 + 2305,
+    startedAt: T0 + 5,
+    finishedAt: T0 + 2305,
+    ...overrides
+  })
 
 const step = (
   stepId: string,

@@ -7,33 +7,21 @@ import type { Store } from "@weft/runtime"
 import { describe, expect, it } from "vitest"
 import * as Render from "../src/Render.js"
 import * as Trace from "../src/Trace.js"
+import { runRecord } from "./runs.js"
 
 const T0 = Date.UTC(2024, 4, 1, 12, 0, 0)
 const RUN_ID = "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 const plain = { color: false }
 
-const makeRun = (overrides: Partial<Store.RunRecord>): Store.RunRecord => ({
-  id: RUN_ID,
-  workflow: "shipping",
-  version: "v1",
-  status: "failed",
-  input: {},
-  output: undefined,
-  failure: undefined,
-  idempotencyKey: undefined,
-  queue: "default",
-  priority: 0,
-  leaseOwner: undefined,
-  leaseExpiresAt: undefined,
-  wakeAt: undefined,
-  reason: undefined,
-  recoveries: 0,
-  createdAt: T0,
-  updatedAt: T0 + 200,
-  startedAt: T0,
-  finishedAt: T0 + 200,
-  ...overrides
-})
+const makeRun = (overrides: Partial<Store.RunRecord>): Store.RunRecord =>
+  runRecord(T0, {
+    id: RUN_ID,
+    workflow: "shipping",
+    status: "failed",
+    updatedAt: T0 + 200,
+    finishedAt: T0 + 200,
+    ...overrides
+  })
 
 const localName = (stepId: string) => (stepId.split("/").at(-1) ?? stepId).replace(/#\d+$/, "")
 
