@@ -89,6 +89,7 @@ describe("the fan-out example", () => {
       ├─ ✓ fetch-original  <t>
       └─ ✗ ⇉ variants      fail-fast, 3 branches, <t>
          ├─ [0] ⊘ interrupted (a sibling failed)
+         │  └─ ⊘ resize    interrupted in attempt 1, <t>
          ├─ [1] ✗ failed
          │  └─ ✗ resize    1 attempt, <t>
          │     └─ 1 UpscaleRefused { size: 4096, original: 2048 }  not retryable
@@ -110,6 +111,7 @@ describe("the fan-out example", () => {
       ✓ fetch-original
       ✗ ⇉ variants    fail-fast, 3 branches
       ├─ [0] ⊘ interrupted (a sibling failed)
+      │  └─ ⊘ resize  interrupted in attempt 1
       ├─ [1] ✗ failed
       │  └─ ✗ resize  1 attempt
       │       1 UpscaleRefused { size: 4096, original: 2048 }  not retryable
@@ -125,9 +127,10 @@ describe("the fan-out example", () => {
     expect(json.steps.map((s: { stepId: string }) => s.stepId)).toEqual([
       "fetch-original",
       "variants",
+      "variants[0]/resize",
       "variants[1]/resize"
     ])
-    const [, group, resize] = json.steps
+    const [, group, cut, resize] = json.steps
     expect(group).toMatchObject({
       kind: "group",
       position: 1,
@@ -138,6 +141,14 @@ describe("the fan-out example", () => {
     expect(group.cause).toBeUndefined()
     expect(group.scope).toBeUndefined()
     expect(resize).toMatchObject({ name: "resize", position: 0, scope: "variants[1]", depth: 1, status: "failed" })
+    // The sibling's step was cut off in flight: the group's entry recorded its attempt.
+    expect(cut).toMatchObject({
+      name: "resize",
+      scope: "variants[0]",
+      status: "interrupted",
+      attempts: [{ attempt: 1, outcome: "interrupted" }]
+    })
+    expect(cut.position).toBeUndefined()
     expect(json.steps[0].scope).toBeUndefined()
   })
 })

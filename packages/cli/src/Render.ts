@@ -471,10 +471,14 @@ const stepSymbol = (step: StepView, p: Paint): string => {
     case "failed":
       return p("red", "✗")
     case "interrupted":
+      return cutInFlight(step) ? p("yellow", "⊘") : p("yellow", "⋯")
     case "retrying":
       return p("yellow", "⋯")
   }
 }
+
+/** A step whose last attempt its task group's end cut off in flight. */
+const cutInFlight = (step: StepView): boolean => step.attempts[step.attempts.length - 1]?.outcome === "interrupted"
 
 /** A step's id in its branch: `ship[1]/pack#2` → `pack#2` (the tree shows the branch). */
 const localId = (step: StepView): string =>
@@ -786,7 +790,9 @@ const stepCount = (step: StepView, p: Paint, trace?: Trace): string => {
     case "failed":
       return p("red", plural(Math.max(n, 1), "attempt"))
     case "interrupted":
-      return p("yellow", `interrupted after ${plural(n, "attempt")}`)
+      return cutInFlight(step)
+        ? p("yellow", `interrupted in attempt ${step.attempts[n - 1].attempt}`)
+        : p("yellow", `interrupted after ${plural(n, "attempt")}`)
     case "retrying":
       return p("yellow", `retrying after ${plural(n, "attempt")}`)
   }
@@ -804,12 +810,16 @@ const stepNote = (step: StepView, p: Paint, trace?: Trace): string => {
     : [stepCount(step, p), p("dim", took)].filter((part) => part !== "").join(", ")
 }
 
+// A step cut off in its first attempt has nothing more to say than its own line.
 const showsAttempts = (step: StepView): boolean =>
-  step.attempts.length > 0 && (step.status !== "succeeded" || step.attempts.length > 1)
+  step.attempts.length > 0 && (step.status !== "succeeded" || step.attempts.length > 1) &&
+  !(cutInFlight(step) && step.attempts.length === 1)
 
 const attemptText = (attempt: AttemptView, p: Paint): string =>
   attempt.outcome === "success"
     ? p("green", "succeeded")
+    : attempt.outcome === "interrupted"
+    ? p("yellow", "interrupted in flight")
     : attempt.error === undefined
     ? p("red", attempt.outcome)
     : errorText(attempt.error)

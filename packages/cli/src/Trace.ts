@@ -3,7 +3,7 @@
  * tree of error views. Built from the store's encoded records alone (no workflow module needed), it
  * is what `--json` prints for a failed run and for `weft show`, and what the text renderers draw.
  */
-import { Failure } from "@weft/core"
+import { type Execution, Failure } from "@weft/core"
 import type { Store } from "@weft/runtime"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -37,7 +37,8 @@ export type CauseView =
 /** One attempt of a step. Times are epoch milliseconds. */
 export interface AttemptView {
   readonly attempt: number
-  readonly outcome: "success" | "failure" | "defect"
+  /** `interrupted`: cut off in flight when its task group ended (a sibling failed). */
+  readonly outcome: "success" | "failure" | "defect" | "interrupted"
   readonly startedAt: number
   readonly finishedAt: number
   readonly durationMillis: number
@@ -358,17 +359,44 @@ const traceOf = (
   // a worker holds it); otherwise the step was cut off. A step of a group that ended was cut off by
   // the group's end (a sibling failed), whatever the run does next.
   const willRetry = !isFinal(run.status) && !(run.reason ?? "").startsWith("interrupted")
-  for (const [stepId, attempts] of pending) {
+  // The attempts a group's end cut off in flight, from the group entries (they have no row of their own).
+  const cutOff = new Map<string, AttemptView>()
+  for (const step of completed) {
+    if (step.kind !== "group") continue
+    for (const cut of interruptedOf(step.result)) {
+      cutOff.set(cut.stepId, {
+        attempt: cut.attempt,
+        outcome: "interrupted",
+        startedAt: cut.startedAt,
+        finishedAt: cut.interruptedAt,
+        durationMillis: cut.interruptedAt - cut.startedAt
+      })
+    }
+  }
+  const unfinishedStep = (stepId: string, attempts: Array<AttemptView>): StepView => {
     const groupEnded = branchesOf(scopeOf(stepId)).some(({ group }) => groupPosition.has(group))
-    steps.push({
+    const last = attempts[attempts.length - 1]
+    return {
       stepId,
       name: nameOf(stepId),
       kind: kindOf(stepId),
       ...placeOf(stepId),
       status: willRetry && !groupEnded ? "retrying" : "interrupted",
       startedAt: attempts[0].startedAt,
-      attempts: attempts.map(attemptView)
-    })
+      ...(last.outcome === "interrupted"
+        ? { finishedAt: last.finishedAt, durationMillis: last.finishedAt - attempts[0].startedAt }
+        : {}),
+      attempts
+    }
+  }
+  for (const [stepId, attempts] of pending) {
+    const cut = cutOff.get(stepId)
+    cutOff.delete(stepId)
+    steps.push(unfinishedStep(stepId, [...attempts.map(attemptView), ...(cut === undefined ? [] : [cut])]))
+  }
+  for (const [stepId, cut] of cutOff) {
+    noteStart(stepId, cut.startedAt)
+    steps.push(unfinishedStep(stepId, [cut]))
   }
 
   // Order as a tree: by the positions along each step's branch path, a group with no entry and a
@@ -615,6 +643,15 @@ const groupView = (result: unknown): GroupView | undefined => {
     return undefined
   }
   return { mode: result.mode, branches: branches as Array<BranchOutcome> }
+}
+
+/** The attempts a group entry (`{ interrupted: [...] }`) records as cut off in flight. */
+const interruptedOf = (result: unknown): ReadonlyArray<Execution.InterruptedAttempt> => {
+  if (!isRecord(result) || !Array.isArray(result.interrupted)) return []
+  return result.interrupted.filter((cut): cut is Execution.InterruptedAttempt =>
+    isRecord(cut) && typeof cut.stepId === "string" && typeof cut.attempt === "number" &&
+    typeof cut.startedAt === "number" && typeof cut.interruptedAt === "number"
+  )
 }
 
 /** `ship[1]/pack#2` → `pack`. */

@@ -38,6 +38,24 @@ export const journalOnly: FiberRef.FiberRef<boolean> = globalValue(
   () => FiberRef.unsafeMake(false)
 )
 
+/** A step attempt cut off in flight when its task group ended (a sibling failed). */
+export interface InterruptedAttempt {
+  readonly stepId: string
+  readonly attempt: number
+  readonly startedAt: number
+  readonly interruptedAt: number
+}
+
+/**
+ * Set in each branch of a task group: the step attempts interrupted in flight in that branch
+ * (nested groups add theirs). A fail-fast group journals them in its entry, so the history shows
+ * which steps a sibling's failure cut off, and when, though they never completed.
+ */
+export const interruptedAttempts: FiberRef.FiberRef<Array<InterruptedAttempt> | undefined> = globalValue(
+  Symbol.for("@weft/core/Execution/interruptedAttempts"),
+  () => FiberRef.unsafeMake<Array<InterruptedAttempt> | undefined>(undefined)
+)
+
 /** One attempt of a step, as recorded in the journal. */
 export interface AttemptRecord {
   /** 1-based. */

@@ -6,7 +6,7 @@
  * cap, and the refusal of concurrent steps outside a group.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { Failure } from "@weft/core"
+import type { Execution, Failure } from "@weft/core"
 import { Step, Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -195,14 +195,64 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         }
         expect([slowStarted, slowFinished]).toEqual([1, 0])
         const journal = yield* store.readJournal(handle.runId)
-        expect(journal.steps.find((s) => s.stepId === "pair")?.result).toEqual({
+        // The slow step's attempt is recorded as cut off in flight, in the group's entry.
+        const entry = journal.steps.find((s) => s.stepId === "pair")?.result as {
+          readonly interrupted: ReadonlyArray<Execution.InterruptedAttempt>
+        }
+        expect(entry).toMatchObject({
           _tag: "Failure",
           mode: "fail-fast",
-          branches: ["interrupted", "failed"]
+          branches: ["interrupted", "failed"],
+          interrupted: [{ stepId: "pair[0]/slow", attempt: 1 }]
         })
+        const [cut] = entry.interrupted
+        expect(cut.interruptedAt - cut.startedAt).toBeGreaterThanOrEqual(15)
+        expect(cut.interruptedAt - cut.startedAt).toBeLessThan(4_000)
         expect(journal.steps.some((s) => s.stepId === "pair[0]/slow")).toBe(false)
         const result = yield* Effect.flip(client.result(handle))
         expect(result).toEqual(new Broken({ branch: 1 }))
+      })))
+
+    it.live("fail-fast records the attempts cut off in nested groups, and not the attempts that ended", () =>
+      provide(Effect.gen(function*() {
+        const slow = Step.make({
+          name: "slow",
+          success: Schema.Void,
+          run: () => Effect.sleep("5 seconds")
+        })
+        const quick = Step.make({ name: "quick", success: Schema.Void, run: () => Effect.void })
+        const failing = Step.make({
+          name: "fails",
+          success: Schema.Void,
+          error: Broken,
+          run: () => Effect.zipRight(Effect.sleep("50 millis"), Effect.fail(new Broken({ branch: 1 })))
+        })
+        const wf = Workflow.make({
+          name: "nested-fail-fast",
+          input: Schema.Void,
+          success: Schema.Void,
+          error: Broken,
+          run: () =>
+            Effect.asVoid(Workflow.all([
+              Effect.zipRight(quick(), Workflow.all([slow(), slow()], { name: "inner" })),
+              failing()
+            ], { name: "outer" }))
+        })
+        const client = yield* Client.Client
+        const store = yield* Store
+        const handle = yield* client.start(wf, undefined)
+        const executed = yield* Runner.claimAndExecute(wf, handle.runId)
+        expect(executed.outcome.status).toBe("failed")
+        const journal = yield* store.readJournal(handle.runId)
+        // The inner group never ended, so only the outer one has an entry, with both slow attempts.
+        expect(journal.steps.some((s) => s.stepId === "outer[0]/inner")).toBe(false)
+        const entry = journal.steps.find((s) => s.stepId === "outer")?.result as {
+          readonly interrupted: ReadonlyArray<Execution.InterruptedAttempt>
+        }
+        expect(entry.interrupted.map((a) => a.stepId).sort()).toEqual([
+          "outer[0]/inner[0]/slow",
+          "outer[0]/inner[1]/slow"
+        ])
       })))
 
     it.live("a group whose end is journaled replays journal-only: an interrupted branch's step does not run again", () =>

@@ -16,7 +16,7 @@ import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { AttemptRecord, StepKind } from "../Execution.js"
-import { Execution, journalOnly } from "../Execution.js"
+import { Execution, interruptedAttempts, journalOnly } from "../Execution.js"
 import * as Failure from "../Failure.js"
 import * as Retry from "../Retry.js"
 
@@ -274,9 +274,21 @@ export const run = <A, E, R>(
                 onTimeout: () => new Failure.StepTimeout({ step: slot.stepId, attempt, timeoutMillis })
               })
             }
+            // In a task group's branch, an attempt cut off in flight is noted for the group's entry
+            // (when a sibling's failure ended the group, the history shows what it interrupted).
+            const cut = yield* FiberRef.get(interruptedAttempts)
+            if (cut !== undefined) {
+              attemptEffect = Effect.onInterrupt(attemptEffect, () =>
+                Effect.flatMap(Clock.currentTimeMillis, (interruptedAt) =>
+                  Effect.sync(() =>
+                    cut.push({ stepId: slot.stepId, attempt, startedAt, interruptedAt })
+                  )))
+            }
             const exit = yield* Effect.exit(attemptEffect)
             // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
-            if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return yield* exit
+            if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+              return yield* exit
+            }
             const finishedAt = yield* Clock.currentTimeMillis
 
             if (Exit.isSuccess(exit)) {
@@ -291,7 +303,9 @@ export const run = <A, E, R>(
                   )
                 }
                 yield* execution.complete(slot, { attempt, startedAt, finishedAt, outcome: "success" }, encoded.right)
-                if (Exit.isSuccess(decoded.right)) yield* compensate(decoded.right.value as A, finishedAt)
+                if (Exit.isSuccess(decoded.right)) {
+                  yield* compensate(decoded.right.value as A, finishedAt)
+                }
                 yield* execution.progress({
                   _tag: "StepSucceeded",
                   stepId: slot.stepId,

@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
-import { currentScope, Execution, journalOnly } from "../Execution.js"
+import { currentScope, Execution, type InterruptedAttempt, interruptedAttempts, journalOnly } from "../Execution.js"
 import { checkName } from "./stepRunner.js"
 
 /** How a task group runs. */
@@ -38,6 +38,8 @@ export interface GroupRecord {
   readonly _tag: "Success" | "Failure"
   readonly mode: "fail-fast" | "settle"
   readonly branches: ReadonlyArray<BranchOutcome>
+  /** The step attempts the group's end cut off in flight (absent when none). */
+  readonly interrupted?: ReadonlyArray<InterruptedAttempt> | undefined
 }
 
 /** Runs `branches` as a task group; the values come back in branch order. */
@@ -61,6 +63,7 @@ export const run = <A, E, R>(
           const replaying = Option.isSome(slot.result)
           const inherited = yield* FiberRef.get(journalOnly)
           const exits: Array<Exit.Exit<A, E> | undefined> = new Array(size)
+          const cut: Array<Array<InterruptedAttempt>> = Array.from({ length: size }, () => [])
           let next = 0
           let stopped = false
 
@@ -68,6 +71,7 @@ export const run = <A, E, R>(
             branches[index].pipe(
               Effect.locally(currentScope, `${slot.stepId}[${index}]`),
               Effect.locally(journalOnly, inherited || replaying),
+              Effect.locally(interruptedAttempts, cut[index]),
               Effect.onExit((exit) =>
                 Effect.sync(() => {
                   exits[index] = exit
@@ -93,6 +97,15 @@ export const run = <A, E, R>(
               Array.from({ length: concurrency }, () =>
                 worker),
               { concurrency: "unbounded", discard: true }
+            ).pipe(
+              // Interrupted from outside: its branches' interrupted attempts go to the enclosing
+              // branch, if any, for that group's entry.
+              Effect.onInterrupt(() =>
+                Effect.flatMap(FiberRef.get(interruptedAttempts), (enclosing) =>
+                  Effect.sync(() => {
+                    if (enclosing !== undefined) { for (const list of cut) enclosing.push(...list) }
+                  }))
+              )
             )
           )
           // Interrupted from outside (shutdown, cancellation): the group did not end; nothing is recorded.
@@ -115,7 +128,13 @@ export const run = <A, E, R>(
           )
           const failed = failures.some((exit) => !Cause.isInterruptedOnly(exit.cause))
           if (!replaying) {
-            const record: GroupRecord = { _tag: failed ? "Failure" : "Success", mode, branches: outcomes }
+            const interrupted = cut.flatMap((list, i) => outcomes[i] === "interrupted" ? list : [])
+            const record: GroupRecord = {
+              _tag: failed ? "Failure" : "Success",
+              mode,
+              branches: outcomes,
+              ...(interrupted.length === 0 ? {} : { interrupted })
+            }
             yield* execution.complete(slot, undefined, record)
           }
           if (failed) {
