@@ -190,6 +190,12 @@ export interface ExecutionService {
    * no lease, no memory) until the child's end wakes it, and never returns.
    */
   readonly awaitChild: (childRunId: string, reason: string) => Effect.Effect<void>
+  /**
+   * A task group hands the strand that runs it to `workers` worker fibers; returns the effect each
+   * worker runs as it ends. The engine counts strands so that it knows when all of them wait (a
+   * long sleep, a signal, a child in every branch): the run may then suspend as a whole.
+   */
+  readonly branchOut: (workers: number) => Effect.Effect<Effect.Effect<void>>
   /** Reports progress; never fails and never blocks the step for long. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
 }

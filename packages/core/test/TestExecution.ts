@@ -205,6 +205,7 @@ export const make = (options: Options = {}): TestExecution => {
         completions++
         return Effect.void
       }),
+    branchOut: () => Effect.succeed(Effect.void),
     progress: (event) => Effect.sync(() => void events.push(event))
   }
 

@@ -7,7 +7,6 @@
 import { Execution, Failure, type Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -21,6 +20,7 @@ import * as Schema from "effect/Schema"
 import type { LeaseLost, StoreUnavailable } from "./Errors.js"
 import { RunSuspended } from "./Errors.js"
 import * as FreshRuns from "./internal/FreshRuns.js"
+import * as Strands from "./internal/Strands.js"
 import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
 import { isTerminal } from "./Store.js"
 import { Store } from "./Store.js"
@@ -245,23 +245,19 @@ export const execute = <W extends Workflow.Any>(
     // While true, anything not in the journal stops the body (the replay of a run cancelled before
     // this execution); false once the body has stopped, so that its compensations can run.
     let journalOnlyBody = cancelAtStart
-    const frontier = yield* Deferred.make<void>()
-    const atFrontier = <A>(): Effect.Effect<A> => Effect.zipRight(Deferred.succeed(frontier, undefined), Effect.never)
+    // The body's strands and their waits: when all of them wait, the run suspends (or, replaying a
+    // cancelled run, has reached everything it would do anew and stops).
+    const strands = yield* Strands.make
+    const atFrontier = <A>(): Effect.Effect<A> =>
+      Effect.zipRight(strands.park({ frontier: true, reason: "cancelled" }, Effect.never), Effect.never)
     // The compensations of the steps completed so far (replayed or new), run if the body fails.
     const compensations: Array<{
       readonly stepId: string
       readonly finishedAt: number
       readonly compensation: Effect.Effect<void, unknown, unknown>
     }> = []
-    // Set when the body stopped to wait, suspended, for a time or a signal.
-    let suspended:
-      | {
-        readonly wakeAt: number | undefined
-        readonly signal?: string | undefined
-        readonly child?: string | undefined
-        readonly reason: string
-      }
-      | undefined
+    // Set when every strand of the body waits: what for (a time, signals, children).
+    let suspended: ReadonlyArray<Strands.Wait> | undefined
 
     const stopHere = () =>
       Effect.suspend(() => {
@@ -382,20 +378,16 @@ export const execute = <W extends Workflow.Any>(
             })
           )
         }).pipe(Effect.catchAll(abortWith)),
-      // A branch of a task group never suspends the run: its siblings may be running.
+      // A long wait parks its strand: it sleeps here until then, unless every strand of the run
+      // waits too, and the run suspends.
       waitUntil: (wakeAt, reason) =>
-        Effect.flatMap(
-          FiberRef.get(Execution.currentScope),
-          (path) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              const remaining = wakeAt - now
-              if (remaining <= 0) return Effect.void
-              if (journalOnlyBody) return atFrontier()
-              if (remaining < suspendAfterMillis || path !== "") return Effect.sleep(Duration.millis(remaining))
-              suspended ??= { wakeAt, reason }
-              return Effect.interrupt
-            })
-        ),
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const remaining = wakeAt - now
+          if (remaining <= 0) return Effect.void
+          if (journalOnlyBody) return atFrontier()
+          const sleep = Effect.sleep(Duration.millis(remaining))
+          return remaining < suspendAfterMillis ? sleep : strands.park({ wakeAt, reason }, sleep)
+        }),
       takeSignal: (slot, name, deadline) =>
         Effect.suspend(() => {
           if (journalOnlyBody) return atFrontier()
@@ -428,20 +420,13 @@ export const execute = <W extends Workflow.Any>(
               })
             )).pipe(Effect.catchAll(abortWith))
         }),
-      // In a task group's branch the run cannot suspend (its siblings may be running): it looks
-      // again every half second.
+      // While other strands of the run go on, a waiting branch looks again every half second.
       awaitSignal: (name, deadline, reason) =>
-        Effect.flatMap(
-          FiberRef.get(Execution.currentScope),
-          (path) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              if (path !== "") {
-                return Effect.sleep(Duration.millis(Math.max(0, Math.min(500, (deadline ?? Infinity) - now))))
-              }
-              suspended ??= { wakeAt: deadline, signal: name, reason }
-              return Effect.interrupt
-            })
-        ),
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          strands.park(
+            { wakeAt: deadline, signal: { name, deadline }, reason },
+            Effect.sleep(Duration.millis(Math.max(0, Math.min(500, (deadline ?? Infinity) - now))))
+          )),
       startChild: (slot, child, input, id) =>
         Effect.gen(function*() {
           const childId = id ?? `${run.id}/${slot.stepId}`
@@ -475,14 +460,11 @@ export const execute = <W extends Workflow.Any>(
           yield* execution.complete(slot, undefined, ended)
           return Option.some(ended)
         }).pipe(Effect.catchAll(abortWith)),
-      // In a task group's branch the run cannot suspend: it looks again every half second.
+      // While other strands of the run go on, a waiting branch looks again every half second.
       awaitChild: (childId, reason) =>
-        Effect.flatMap(FiberRef.get(Execution.currentScope), (path) => {
-          if (journalOnlyBody) return atFrontier()
-          if (path !== "") return Effect.sleep(Duration.millis(500))
-          suspended ??= { wakeAt: undefined, child: childId, reason }
-          return Effect.interrupt
-        }),
+        Effect.suspend(() =>
+          journalOnlyBody ? atFrontier() : strands.park({ child: childId, reason }, Effect.sleep(Duration.millis(500)))
+        ),
       registerCompensation: (slot, finishedAt, compensation) =>
         Effect.sync(() => {
           compensations.push({ stepId: slot.stepId, finishedAt, compensation })
@@ -492,6 +474,7 @@ export const execute = <W extends Workflow.Any>(
           const scope = scopes.get(scopeOf(slot.stepId))
           if (scope !== undefined && scope.running === slot.stepId) scope.running = undefined
         }),
+      branchOut: strands.branchOut,
       progress
     }
 
@@ -567,16 +550,18 @@ export const execute = <W extends Workflow.Any>(
         const bodyFiber = yield* Effect.fork(
           restore(cancelAtStart ? Effect.locally(body, Execution.journalOnly, true) : body)
         )
-        // Cancelled before it began: once the replay reached the point where it would do something
-        // new (concurrent branches get a moment to get there too), it stops.
-        const frontierFiber = cancelAtStart
-          ? yield* Effect.fork(restore(
-            Deferred.await(frontier).pipe(
-              Effect.zipRight(Effect.sleep(Duration.millis(20))),
-              Effect.zipRight(Fiber.interrupt(bodyFiber))
+        // Every strand of the body waits: the run suspends until one of the waits can end, or,
+        // cancelled before it began, its replay has reached everything it would do anew and stops.
+        const quiescenceFiber = yield* Effect.fork(restore(
+          strands.quiescent.pipe(
+            Effect.flatMap(({ waits }) =>
+              Effect.suspend(() => {
+                if (!waits.some((wait) => wait.frontier === true)) suspended = waits
+                return Fiber.interrupt(bodyFiber)
+              })
             )
-          ))
-          : undefined
+          )
+        ))
         const heartbeatFiber = yield* Effect.fork(restore(
           Effect.catchAll(heartbeat(Effect.asVoid(Effect.fork(Fiber.interrupt(bodyFiber)))), (error) =>
             Effect.zipRight(
@@ -590,8 +575,9 @@ export const execute = <W extends Workflow.Any>(
           Effect.onInterrupt(() => Fiber.interrupt(bodyFiber)),
           Effect.exit
         )
+        yield* strands.close
         yield* Fiber.interrupt(heartbeatFiber)
-        if (frontierFiber !== undefined) yield* Fiber.interrupt(frontierFiber)
+        yield* Fiber.interrupt(quiescenceFiber)
         const now = yield* Clock.currentTimeMillis
         const finishing = (exit: Exit.Exit<unknown, unknown>) =>
           finish(
@@ -634,16 +620,24 @@ export const execute = <W extends Workflow.Any>(
           )
         }
         if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-          const { child, reason, signal, wakeAt } = suspended
+          const waits = suspended
+          // The first time one of the waits ends by itself: a wake time, a signal's deadline.
+          const deadlines = waits.flatMap((wait) => (wait.wakeAt === undefined ? [] : [wait.wakeAt]))
+          const wakeAt = deadlines.length === 0 ? undefined : Math.min(...deadlines)
+          const signals = waits.flatMap((wait) => (wait.signal === undefined ? [] : [wait.signal]))
+          const children = waits.flatMap((wait) => (wait.child === undefined ? [] : [wait.child]))
+          const reason = [...new Set(waits.map((wait) => wait.reason))].join("; ")
           const status = yield* retrying(
             "suspending",
-            store.suspendRun({ id: run.id, owner, wakeAt, signal, child, reason, now })
+            store.suspendRun({ id: run.id, owner, wakeAt, signals, children, reason, now })
           )
+          const names = signals.length === 0 ? undefined : [...new Set(signals.map((signal) => signal.name))]
+          const awaited = children.length === 0 ? undefined : children
           // Woken: what it waits for happened while it was deciding to wait; it is claimable at once.
           return yield* Effect.fail(
             status === "woken"
-              ? new RunSuspended({ runId: run.id, wakeAt: now, child, reason: `${reason}: ready at once` })
-              : new RunSuspended({ runId: run.id, wakeAt, signal, child, reason })
+              ? new RunSuspended({ runId: run.id, wakeAt: now, children: awaited, reason: `${reason}: ready at once` })
+              : new RunSuspended({ runId: run.id, wakeAt, signals: names, children: awaited, reason })
           )
         }
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {

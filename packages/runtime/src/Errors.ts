@@ -52,10 +52,10 @@ export class RunSuspended extends Schema.TaggedError<RunSuspended>("@weft/runtim
   runId: Schema.String,
   /** When it wakes by itself; none when it waits for a signal with no timeout. */
   wakeAt: Schema.optional(Schema.Number),
-  /** The signal it waits for. */
-  signal: Schema.optional(Schema.String),
-  /** The child run it waits for. */
-  child: Schema.optional(Schema.String),
+  /** The signals it waits for (several when branches of a task group wait for different ones). */
+  signals: Schema.optional(Schema.Array(Schema.String)),
+  /** The child runs it waits for (the first to end wakes it). */
+  children: Schema.optional(Schema.Array(Schema.String)),
   reason: Schema.String
 }) {
   get message(): string {

@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound } from "./Errors.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder, compareCodePoints } from "./internal/order.js"
+import * as Waits from "./internal/waits.js"
 import * as WakeBus from "./internal/WakeBus.js"
 import type { AttemptRow, Outcome, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
@@ -198,7 +199,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         return Effect.void
       }),
 
-    suspendRun: ({ child, id, now, owner, reason, signal, wakeAt }) =>
+    suspendRun: ({ children = [], id, now, owner, reason, signals = [], wakeAt }) =>
       Effect.suspend(() => {
         const run = fence(id, owner)
         if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
@@ -206,16 +207,18 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         run.leaseExpiresAt = undefined
         run.updatedAt = now
         bus.publish(run.queue)
-        const childEnded = child !== undefined && isTerminal(runs.get(child)?.status ?? "queued")
-        if (childEnded || (signal !== undefined && pendingSignal(id, signal, wakeAt) !== undefined)) {
+        const ended = children.find((child) => isTerminal(runs.get(child)?.status ?? "queued"))
+        const arrived = signals.find((signal) => pendingSignal(id, signal.name, signal.deadline) !== undefined)
+        if (ended !== undefined || arrived !== undefined) {
           run.status = "waiting"
           run.wakeAt = now
           run.waitingFor = undefined
-          run.reason = childEnded ? `child run ${child} ended` : `signal ${signal} arrived`
+          run.reason = ended !== undefined ? `child run ${ended} ended` : `signal ${arrived!.name} arrived`
           return Effect.succeed("woken" as const)
         }
-        run.status = signal === undefined && child === undefined ? "sleeping" : "waiting"
-        run.waitingFor = child === undefined ? signal : childWait(child)
+        run.status = signals.length === 0 && children.length === 0 ? "sleeping" : "waiting"
+        run.waitingFor = Waits.encode([...signals.map((signal) => signal.name), ...children.map(Waits.childKey)]) ??
+          undefined
         run.wakeAt = wakeAt
         run.reason = reason
         return Effect.succeed(run.status)
@@ -237,7 +240,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
           takenAt: undefined
         })
         run.updatedAt = now
-        const woke = run.status === "waiting" && run.waitingFor === name
+        const woke = run.status === "waiting" && Waits.includes(run.waitingFor, name)
         if (woke) {
           run.wakeAt = now
           run.waitingFor = undefined
@@ -317,7 +320,9 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         finish(run, outcome, now)
         // A parent waiting for this child is due at once.
         const parent = run.parent === undefined ? undefined : runs.get(run.parent.runId)
-        if (parent !== undefined && parent.status === "waiting" && parent.waitingFor === childWait(id)) {
+        if (
+          parent !== undefined && parent.status === "waiting" && Waits.includes(parent.waitingFor, Waits.childKey(id))
+        ) {
           parent.wakeAt = now
           parent.waitingFor = undefined
           parent.reason = `child run ${id} ${outcome.status}`
@@ -439,7 +444,6 @@ interface StoredAttempt {
 
 // What a claim does to a run, by `claimRun` or `claimNext`.
 /** How a parent waiting for a child records the wait: `/` cannot be in a signal's name. */
-const childWait = (childRunId: string) => `child/${childRunId}`
 
 const take = (run: StoredRun, owner: string, leaseMillis: number, now: number): void => {
   run.waitingFor = undefined

@@ -73,15 +73,17 @@ export const claimAndExecute = <W extends Workflow.Any>(
       if (executed.left._tag !== "RunSuspended") return yield* Effect.fail(executed.left)
       const suspended = executed.left
       if (options.onSuspended !== undefined) yield* options.onSuspended(suspended)
-      const child = suspended.child === undefined ? undefined : children.get(suspended.child)
-      if (child !== undefined && suspended.child !== undefined) {
-        // Waiting for a child this process started: execute it here (unless a worker holds it).
-        yield* claimAndExecute(child, suspended.child, { ...options, owner, force: false }).pipe(
+      // Waiting for children this process started: execute them here, one after another (unless a
+      // worker holds one).
+      for (const childId of suspended.children ?? []) {
+        const child = children.get(childId)
+        if (child === undefined) continue
+        yield* claimAndExecute(child, childId, { ...options, owner, force: false }).pipe(
           Effect.catchTag("RunNotClaimable", () => Effect.void),
           Effect.asVoid
         )
       }
-      if (suspended.signal === undefined && suspended.child === undefined && suspended.wakeAt !== undefined) {
+      if (suspended.signals === undefined && suspended.children === undefined && suspended.wakeAt !== undefined) {
         // A sleep: nothing else can wake it.
         const waitMillis = suspended.wakeAt - (yield* Clock.currentTimeMillis)
         if (waitMillis > 0) yield* Effect.sleep(Duration.millis(waitMillis))

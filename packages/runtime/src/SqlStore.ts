@@ -20,6 +20,7 @@ import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder } from "./internal/order.js"
 import * as PgListener from "./internal/PgListener.js"
 import * as PgPrepared from "./internal/PgPrepared.js"
+import * as Waits from "./internal/waits.js"
 import * as WakeBus from "./internal/WakeBus.js"
 import * as Migrations from "./Migrations.js"
 import type { AttemptRow, RunRecord, RunStatus, SignalRecord, StepRecord, StoreService } from "./Store.js"
@@ -85,6 +86,11 @@ export const makeWith = (
     // The start of a statement run often and of few shapes: PostgreSQL prepares it once per
     // connection (see PgPrepared) instead of parsing and planning it on every execution.
     const hot = dialect === "postgres" ? sql.literal(PgPrepared.marker) : sql.literal("")
+    // A run's `waiting_for` lists `key` among several (see internal/waits.ts).
+    const listedIn = (key: string) =>
+      dialect === "postgres"
+        ? sql`strpos(waiting_for, ${Waits.listed(key)}) > 0`
+        : sql`instr(waiting_for, ${Waits.listed(key)}) > 0`
     // On PostgreSQL a batch that made runs claimable tells every listening process, in the batch's
     // own transaction: the notice is delivered at commit, never before the rows are visible.
     const notify = sql.onDialectOrElse({
@@ -216,7 +222,8 @@ export const makeWith = (
               reason = 'child run ' || finished.id || ' ' || finished.status, updated_at = finished.now
             FROM finished
             WHERE weft_runs.id = finished.parent_run_id AND weft_runs.status = 'waiting'
-              AND weft_runs.waiting_for = 'child/' || finished.id
+              AND (weft_runs.waiting_for = 'child/' || finished.id
+                OR strpos(weft_runs.waiting_for, chr(10) || 'child/' || finished.id || chr(10)) > 0)
             RETURNING weft_runs.queue),
           steps AS (INSERT INTO weft_steps
               (run_id, step_id, name, kind, position, result, failed, attempts, started_at, finished_at)
@@ -657,7 +664,7 @@ export const makeWith = (
       // seen here, and one that comes later waits for this transaction and then finds the run
       // waiting. One `UPDATE ... WHERE NOT EXISTS (mailbox)` would not do on PostgreSQL: after
       // waiting for the row lock it re-checks the row but not its sub-select's snapshot.
-      suspendRun: ({ child, id, now, owner, reason, signal, wakeAt }) =>
+      suspendRun: ({ children = [], id, now, owner, reason, signals = [], wakeAt }) =>
         Effect.flatMap(
           journal.submit({
             operation: "suspendRun",
@@ -669,36 +676,38 @@ export const makeWith = (
               const locked = yield* sql`UPDATE weft_runs SET updated_at = ${now}
                 WHERE id = ${id} AND lease_owner = ${owner} RETURNING id`
               if (locked.length === 0) return []
-              if (child !== undefined) {
-                const ended = yield* sql`SELECT id FROM weft_runs
-                  WHERE id = ${child} AND status IN ${sql.in(terminalStatuses)}`
+              const wokenBy = (why: string) =>
+                sql`UPDATE weft_runs
+                  SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${now},
+                    waiting_for = NULL, reason = ${why}, updated_at = ${now}
+                  WHERE id = ${id}`
+              if (children.length > 0) {
+                const ended = yield* sql<{ readonly id: string }>`SELECT id FROM weft_runs
+                  WHERE id IN ${sql.in(children)} AND status IN ${sql.in(terminalStatuses)} LIMIT 1`
                 if (ended.length > 0) {
-                  yield* sql`UPDATE weft_runs
-                    SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${now},
-                      waiting_for = NULL, reason = ${`child run ${child} ended`}, updated_at = ${now}
-                    WHERE id = ${id}`
+                  yield* wokenBy(`child run ${ended[0].id} ended`)
                   return [{ status: "woken" }]
                 }
               }
-              if (signal !== undefined) {
-                const deadline = wakeAt === undefined ? sql.literal("") : sql`AND sent_at <= ${wakeAt}`
+              for (const signal of signals) {
+                const deadline = signal.deadline === undefined
+                  ? sql.literal("")
+                  : sql`AND sent_at <= ${signal.deadline}`
                 const pending = yield* sql`SELECT seq FROM weft_signals
-                  WHERE run_id = ${id} AND name = ${signal} AND taken_by IS NULL ${deadline} LIMIT 1`
+                  WHERE run_id = ${id} AND name = ${signal.name} AND taken_by IS NULL ${deadline} LIMIT 1`
                 if (pending.length > 0) {
-                  yield* sql`UPDATE weft_runs
-                    SET status = 'waiting', lease_owner = NULL, lease_expires_at = NULL, wake_at = ${now},
-                      waiting_for = NULL, reason = ${`signal ${signal} arrived`}, updated_at = ${now}
-                    WHERE id = ${id}`
                   // No queue: the run is due at once for this worker, which claims it again.
+                  yield* wokenBy(`signal ${signal.name} arrived`)
                   return [{ status: "woken" }]
                 }
               }
+              const waitingFor = Waits.encode([
+                ...signals.map((signal) => signal.name),
+                ...children.map(Waits.childKey)
+              ])
               return yield* sql`UPDATE weft_runs
-                SET status = ${
-                signal === undefined && child === undefined ? "sleeping" : "waiting"
-              }, lease_owner = NULL,
-                  lease_expires_at = NULL, wake_at = ${wakeAt ?? null},
-                  waiting_for = ${child === undefined ? signal ?? null : childWait(child)},
+                SET status = ${waitingFor === null ? "sleeping" : "waiting"}, lease_owner = NULL,
+                  lease_expires_at = NULL, wake_at = ${wakeAt ?? null}, waiting_for = ${waitingFor},
                   reason = ${reason}, updated_at = ${now}
                 WHERE id = ${id} RETURNING status, queue`
             }))
@@ -729,7 +738,9 @@ export const makeWith = (
               const inserted = yield* sql<{ readonly seq: number | string }>`INSERT INTO weft_signals
                 (run_id, name, payload, sent_at) VALUES (${runId}, ${name}, ${encoded}, ${now}) RETURNING seq`
               const seq = Number(inserted[0].seq)
-              if (locked[0].status !== "waiting" || locked[0].waiting_for !== name) return [{ seq, woke: false }]
+              if (locked[0].status !== "waiting" || !Waits.includes(locked[0].waiting_for, name)) {
+                return [{ seq, woke: false }]
+              }
               // Due now, still `waiting`: claimNext takes it as a sleeper that woke, not as a recovery.
               const woken = yield* sql<{ readonly queue: string }>`UPDATE weft_runs
                 SET wake_at = ${now}, waiting_for = NULL, reason = ${`signal ${name} arrived`}, updated_at = ${now}
@@ -851,7 +862,9 @@ export const makeWith = (
             sql<{ readonly queue: string }>`UPDATE weft_runs
               SET wake_at = ${now}, waiting_for = NULL, reason = ${`child run ${id} ${outcome.status}`},
                 updated_at = ${now}
-              WHERE id = ${parent} AND status = 'waiting' AND waiting_for = ${childWait(id)} RETURNING queue`
+              WHERE id = ${parent} AND status = 'waiting'
+                AND (waiting_for = ${Waits.childKey(id)} OR ${listedIn(Waits.childKey(id))})
+              RETURNING queue`
           return fenced({
             operation: "finishRun",
             runId: id,
@@ -1194,7 +1207,6 @@ const notClaimable = (runId: string, run: RunRecord | undefined): RunNotClaimabl
 const normalizeLimit = (limit: number): number => Math.max(0, Math.floor(limit))
 
 /** How a parent waiting for a child records the wait: `/` cannot be in a signal's name. */
-const childWait = (childRunId: string) => `child/${childRunId}`
 
 const wakeOrder = (a: RunRecord, b: RunRecord): number =>
   (a.wakeAt ?? 0) - (b.wakeAt ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)

@@ -215,21 +215,24 @@ export interface StoreService {
   }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
   /**
    * Suspends the run, giving up its lease, with `reason` saying why: `sleeping` until `wakeAt`, or
-   * with a `signal`, `waiting` for that signal (or `wakeAt`, its deadline, when given). It holds
-   * no worker slot; `claimNext` takes it again once due (and `claimRun` at any time), and
-   * `deliverSignal` of the awaited signal makes it due at once.
+   * `waiting` for one of `signals` or the end of one of `children` (or `wakeAt`, when given). The
+   * branches of a task group may wait for several things at once: whichever comes first wakes the
+   * run. It holds no worker slot; `claimNext` takes it again once due (and `claimRun` at any
+   * time); `deliverSignal` of an awaited signal and the end of an awaited child make it due at once.
    *
-   * Atomic with deliveries (the lost wake-up): when a signal `signal` sent no later than `wakeAt`
-   * is already in the mailbox, the run is left `waiting` but due now (`woken`), to be claimed at
-   * once. Returns what it did. Resuming a suspended run is not counted as a recovery.
+   * Atomic with deliveries (the lost wake-up): when a signal it waits for, sent no later than that
+   * signal's deadline, is already in the mailbox, or a child it waits for has already ended, the run
+   * is left `waiting` but due now (`woken`), to be claimed at once. Returns what it did. Resuming a
+   * suspended run is not counted as a recovery.
    */
   readonly suspendRun: (options: {
     readonly id: string
     readonly owner: string
     readonly wakeAt: number | undefined
-    readonly signal?: string | undefined
-    /** Wait for this child run to end instead (woken at once when it already has). */
-    readonly child?: string | undefined
+    /** Signals that wake it, each counting when sent no later than its deadline (if any). */
+    readonly signals?: ReadonlyArray<{ readonly name: string; readonly deadline: number | undefined }> | undefined
+    /** Child runs whose end wakes it. */
+    readonly children?: ReadonlyArray<string> | undefined
     readonly reason: string
     readonly now: number
   }) => Effect.Effect<"sleeping" | "waiting" | "woken", LeaseLost | StoreUnavailable>

@@ -591,7 +591,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
               id: "run-1",
               owner: "w1",
               wakeAt: T0 + 60_000,
-              signal: "approved",
+              signals: [{ name: "approved", deadline: T0 + 60_000 }],
               reason: "waiting for signal approved",
               now: T0 + 1
             })
@@ -628,7 +628,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
               id: "run-1",
               owner: "w1",
               wakeAt: undefined,
-              signal: "approved",
+              signals: [{ name: "approved", deadline: undefined }],
               reason: "waiting for signal approved",
               now: T0 + 5
             })
@@ -646,7 +646,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
             id: "run-1",
             owner: "w1",
             wakeAt: T0 + 1_000,
-            signal: "approved",
+            signals: [{ name: "approved", deadline: T0 + 1_000 }],
             reason: "waiting",
             now: T0 + 1
           })
@@ -674,7 +674,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
               id: "parent",
               owner: "w1",
               wakeAt: undefined,
-              child: "parent/$child:pay",
+              children: ["parent/$child:pay"],
               reason: "waiting for child run",
               now: T0 + 2
             })
@@ -701,9 +701,81 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
               id: "parent",
               owner: "w1",
               wakeAt: undefined,
-              child: "parent/$child:pay",
+              children: ["parent/$child:pay"],
               reason: "waiting for child run",
               now: T0 + 6
+            })
+          ).toBe("woken")
+        })
+      )
+
+      test(
+        "a run waiting for several children and signals (its branches) is woken by whichever comes first",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed({ id: "parent" })
+          for (const id of ["kid-a", "kid-b"]) {
+            yield* store.createRun(newRun({ id, parent: { runId: "parent", stepId: id }, now: T0 + 1 }))
+          }
+          const suspend = (now: number) =>
+            store.suspendRun({
+              id: "parent",
+              owner: "w1",
+              wakeAt: T0 + 60_000,
+              children: ["kid-a", "kid-b"],
+              signals: [{ name: "approved", deadline: T0 + 60_000 }, { name: "paid", deadline: undefined }],
+              reason: "waiting for its branches",
+              now
+            })
+          expect(yield* suspend(T0 + 2)).toBe("waiting")
+          expect(yield* getRun("parent")).toMatchObject({ status: "waiting", wakeAt: T0 + 60_000 })
+          // Another signal is kept in the mailbox but wakes nothing.
+          expect((yield* store.deliverSignal({ runId: "parent", name: "other", payload: 1, now: T0 + 3 })).woke)
+            .toBe(false)
+          yield* store.claimRun({ id: "kid-b", owner: "w2", leaseMillis: LEASE, now: T0 + 4 })
+          yield* store.finishRun({ id: "kid-b", owner: "w2", outcome: { status: "succeeded", output: 1 }, now: T0 + 5 })
+          expect(yield* getRun("parent")).toMatchObject({ status: "waiting", wakeAt: T0 + 5 })
+
+          // Claimed again: a listed signal wakes it, whichever of them.
+          yield* store.claimRun({ id: "parent", owner: "w1", leaseMillis: LEASE, now: T0 + 6 })
+          expect(
+            yield* store.suspendRun({
+              id: "parent",
+              owner: "w1",
+              wakeAt: undefined,
+              children: ["kid-a"],
+              signals: [{ name: "approved", deadline: undefined }, { name: "paid", deadline: undefined }],
+              reason: "waiting for its branches",
+              now: T0 + 7
+            })
+          ).toBe("waiting")
+          expect((yield* store.deliverSignal({ runId: "parent", name: "paid", payload: 2, now: T0 + 8 })).woke).toBe(
+            true
+          )
+          expect(yield* getRun("parent")).toMatchObject({ status: "waiting", wakeAt: T0 + 8 })
+
+          // Claimed again: a signal already in the mailbox wakes it at once, if sent by its deadline.
+          yield* store.claimRun({ id: "parent", owner: "w1", leaseMillis: LEASE, now: T0 + 9 })
+          expect(
+            yield* store.suspendRun({
+              id: "parent",
+              owner: "w1",
+              wakeAt: T0 + 2,
+              signals: [{ name: "other", deadline: T0 + 2 }],
+              reason: "waiting",
+              now: T0 + 10
+            })
+          ).toBe("waiting")
+          yield* store.claimRun({ id: "parent", owner: "w1", leaseMillis: LEASE, now: T0 + 11 })
+          expect(
+            yield* store.suspendRun({
+              id: "parent",
+              owner: "w1",
+              wakeAt: undefined,
+              children: ["kid-a"],
+              signals: [{ name: "approved", deadline: undefined }, { name: "other", deadline: T0 + 3 }],
+              reason: "waiting",
+              now: T0 + 12
             })
           ).toBe("woken")
         })

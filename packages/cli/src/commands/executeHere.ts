@@ -78,7 +78,7 @@ export const report = (runId: string, json: boolean) =>
     return code
   })
 
-const childWait = /^waiting for child run (.+) \(([^()]*)\)$/
+const childWait = /waiting for child run (.+?) \(([^()]*)\)(?:;|$)/g
 
 /**
  * Prints the progress of a run and of the children it waits for, which this process executes
@@ -87,18 +87,20 @@ const childWait = /^waiting for child run (.+) \(([^()]*)\)$/
  */
 const progressPrinter = (store: Store.StoreService) => {
   const options = { color: color(process.stderr) }
-  const awaited: Array<string> = []
-  const indent = () => "  ".repeat(awaited.length + 1)
+  // The children awaited, the next to be executed last, each with how deep it is.
+  const awaited: Array<{ readonly runId: string; readonly depth: number }> = []
+  const depth = () => awaited[awaited.length - 1]?.depth ?? 0
+  const indent = () => "  ".repeat(depth() + 1)
   /** Says how the children that ended since the last line ended, innermost first. */
   const ended = Effect.gen(function*() {
     while (awaited.length > 0) {
-      const runId = awaited[awaited.length - 1]
+      const { depth, runId } = awaited[awaited.length - 1]
       const run = yield* Effect.orElseSucceed(store.getRun(runId), () => Option.none<Store.RunRecord>())
       if (Option.isSome(run) && !Store.isTerminal(run.value.status)) return
       awaited.pop()
       if (Option.isSome(run)) {
         const trace = Trace.fromHistory(run.value, { steps: [], attempts: [] })
-        yield* Output.err(`${indent()}${Render.childProgress({ _tag: "ChildEnded", trace }, options)}\n`)
+        yield* Output.err(`${"  ".repeat(depth)}${Render.childProgress({ _tag: "ChildEnded", trace }, options)}\n`)
       }
     }
   })
@@ -110,14 +112,18 @@ const progressPrinter = (store: Store.StoreService) => {
       Effect.zipRight(
         ended,
         Effect.suspend(() => {
-          const child = suspended.child === undefined ? null : childWait.exec(suspended.reason)
-          if (child !== null && suspended.child !== undefined) {
-            const line = Render.childProgress(
-              { _tag: "ChildAwaited", runId: suspended.child, workflow: child[2] },
-              options
+          // The children it waits for (their workflows are in the reason), executed here in order.
+          const workflows = new Map([...suspended.reason.matchAll(childWait)].map((match) => [match[1], match[2]]))
+          const children = (suspended.children ?? []).filter((child) => workflows.has(child))
+          if (children.length > 0) {
+            const level = depth() + 1
+            const lines = children.map((child) =>
+              `${"  ".repeat(level)}${
+                Render.childProgress({ _tag: "ChildAwaited", runId: child, workflow: workflows.get(child)! }, options)
+              }\n`
             )
-            awaited.push(suspended.child)
-            return Output.err(`${"  ".repeat(awaited.length)}${line}\n`)
+            for (const child of [...children].reverse()) awaited.push({ runId: child, depth: level })
+            return Output.err(lines.join(""))
           }
           return Output.err(
             `${indent()}${Output.paint("⏾", "cyan", options.color)} ${suspended.reason}: suspended; waiting here ` +

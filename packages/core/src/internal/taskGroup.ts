@@ -92,10 +92,11 @@ export const run = <A, E, R>(
             }
           })
 
+          const workerEnds = yield* execution.branchOut(concurrency)
           const workers = yield* Effect.exit(
             Effect.all(
               Array.from({ length: concurrency }, () =>
-                worker),
+                Effect.ensuring(worker, workerEnds)),
               { concurrency: "unbounded", discard: true }
             ).pipe(
               // Interrupted from outside: its branches' interrupted attempts go to the enclosing
