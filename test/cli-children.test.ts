@@ -125,6 +125,46 @@ describe.concurrent("child workflows", () => {
     ])
   })
 
+  it("children awaited in every branch of a task group: the parent suspends waiting for all, weft run executes each", async ({ expect }) => {
+    const dir = tempDir()
+    const store = storeIn(dir)
+    const r = await weft([
+      "run",
+      fixture("children-fan-out.ts"),
+      "sum-of-squares",
+      "--input",
+      "[1,2,3]",
+      "--store",
+      store
+    ])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe("14\n")
+    const id = runIdOf(r.stderr)
+    expect(mask(r.stderr, id, store)).toMatchInlineSnapshot(`
+      "▶ sum-of-squares <run-id> on <store>
+        ⤷ child square-it <id>/each[0]/$child:square-it (the run waits for it)
+        ⤷ child square-it <id>/each[1]/$child:square-it (the run waits for it)
+        ⤷ child square-it <id>/each[2]/$child:square-it (the run waits for it)
+          → square
+          ✓ square <t>
+        ✓ child square-it <id>/each[0]/$child:square-it succeeded in <t>
+          → square
+          ✓ square <t>
+        ✓ child square-it <id>/each[1]/$child:square-it succeeded in <t>
+          → square
+          ✓ square <t>
+        ✓ child square-it <id>/each[2]/$child:square-it succeeded in <t>
+      ✓ sum-of-squares <run-id> succeeded in <t>
+      "
+    `)
+    const runs = await listJson(store)
+    expect(runs.filter((run) => run.workflow === "square-it").map((run) => run.status)).toEqual([
+      "succeeded",
+      "succeeded",
+      "succeeded"
+    ])
+  })
+
   it("a declined card fails the payment child and the order: exit 1, the child's failing step in the tree", async ({ expect }) => {
     const store = storeIn(tempDir())
     const r = await weft([
