@@ -598,6 +598,12 @@ export const execute = <W extends Workflow.Any>(
         if (cancelling !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) {
           const request = cancelling
           journalOnlyBody = false
+          // Asked again now that the body has stopped: a child it started after the request (before
+          // this execution noticed it) is cancelled too. The first request's who and why are kept.
+          yield* retrying(
+            "cancelling its children",
+            store.requestCancel({ id: run.id, by: request.by, reason: request.reason, now })
+          ).pipe(Effect.catchTag("RunNotFound", () => Effect.void))
           const cancelled = Cause.fail(new Failure.Cancelled({ runId: run.id, by: request.by, reason: request.reason }))
           const compensated = yield* restore(
             Effect.provideService(compensate(cancelled), Execution.Execution, execution) as Effect.Effect<

@@ -7,9 +7,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Failure, Step, Workflow } from "@weft/core"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Client from "../src/Client.js"
+import * as Engine from "../src/Engine.js"
 import { Store } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
 import { awaitStatus, final, realStores } from "./runs.js"
@@ -83,6 +86,63 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           const journal = yield* store.readJournal(handle.runId)
           expect(journal.steps.map((s) => s.stepId)).toEqual(["book-flight", "$undo:book-flight"])
         }).pipe(Effect.scoped)
+      ))
+
+    it.live("a child started after the request, before the run noticed it, is cancelled too", () =>
+      provide(
+        Effect.gen(function*() {
+          const gate = { open: false }
+          const child = Workflow.make({
+            name: "late-child",
+            input: Schema.Void,
+            success: Schema.Void,
+            run: () => Workflow.sleep("1 hour")
+          })
+          const wait = Step.make({
+            name: "wait-for-gate",
+            success: Schema.Void,
+            run: () => Effect.repeat(Effect.sleep("5 millis"), { until: () => gate.open })
+          })
+          const parent = Workflow.make({
+            name: "starts-late",
+            input: Schema.Void,
+            success: Schema.Void,
+            run: () =>
+              Effect.gen(function*() {
+                yield* wait()
+                yield* Workflow.startChild(child, undefined)
+                yield* Workflow.sleep("1 hour")
+              })
+          })
+          const client = yield* Client.Client
+          const store = yield* Store
+          // Without notices, a worker learns of a request at its heartbeat (a third of the lease).
+          const handle = yield* client.start(parent, undefined)
+          const claimed = yield* store.claimRun({
+            id: handle.runId,
+            owner: "slow-noticer",
+            leaseMillis: 60_000,
+            now: Date.now()
+          })
+          const execution = yield* Effect.fork(
+            Engine.execute(parent, claimed, { owner: "slow-noticer", leaseMillis: 60_000, suspendAfter: "1 hour" })
+          )
+          yield* Effect.sleep("50 millis")
+          yield* store.requestCancel({ id: handle.runId, by: "ann", reason: "stop", now: Date.now() })
+          gate.open = true
+          const childId = `${handle.runId}/$start:late-child`
+          while ((yield* store.getRun(childId))._tag === "None") yield* Effect.sleep("5 millis")
+          expect((yield* store.getRun(childId)).pipe(Option.getOrThrow).cancel).toBeUndefined()
+          // The run notices (here: its execution is told to look now) and stops; its child is cancelled too.
+          yield* Fiber.interrupt(execution)
+          const again = yield* store.claimRun({ id: handle.runId, owner: "w2", leaseMillis: 60_000, now: Date.now() })
+          const done = yield* Engine.execute(parent, again, { owner: "w2", leaseMillis: 60_000 })
+          expect(done.outcome.status).toBe("cancelled")
+          expect((yield* store.getRun(childId)).pipe(Option.getOrThrow).cancel).toMatchObject({
+            by: "ann",
+            reason: "stop"
+          })
+        })
       ))
 
     it.live("a sleeping run is cancelled without running anything new; its completed steps are compensated", () =>
