@@ -295,7 +295,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 
 const spawnWorker = (file: string, system: string, kind: Kind, mode: Mode, url: string): WorkerHandle => {
   const child = ChildProcess.fork(file, ["worker", system, kind, mode, url, String(settings.concurrency)], {
-    execArgv: process.execArgv,
+    execArgv: [...process.execArgv, ...(process.env.BENCH_WORKER_ARGS ?? "").split(" ").filter((a) => a !== "")],
     stdio: ["ignore", "inherit", "inherit", "ipc"]
   })
   let markReady: () => void = () => {}
