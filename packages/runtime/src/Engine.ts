@@ -7,6 +7,7 @@
 import { Execution, Failure, type Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -20,6 +21,7 @@ import * as Schema from "effect/Schema"
 import type { LeaseLost, StoreUnavailable } from "./Errors.js"
 import { RunSuspended } from "./Errors.js"
 import * as FreshRuns from "./internal/FreshRuns.js"
+import type * as LeaseKeeper from "./internal/LeaseKeeper.js"
 import * as Strands from "./internal/Strands.js"
 import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
 import { isTerminal } from "./Store.js"
@@ -57,6 +59,11 @@ export interface ExecuteOptions {
    * otherwise the engine reads it with every heartbeat.
    */
   readonly checkNow?: Effect.Effect<void> | undefined
+  /**
+   * Keeps the run's lease instead of a heartbeat of the run's own (a worker keeps all its runs'
+   * leases with one), and tells the engine when the lease is lost or a cancellation was asked for.
+   */
+  readonly leaseKeeper?: LeaseKeeper.LeaseKeeper | undefined
   /**
    * Told of each child run this run starts, with its workflow, so that the caller can execute it
    * (a worker then claims that workflow's runs too; `weft run` executes it here).
@@ -247,7 +254,16 @@ export const execute = <W extends Workflow.Any>(
     let journalOnlyBody = cancelAtStart
     // The body's strands and their waits: when all of them wait, the run suspends (or, replaying a
     // cancelled run, has reached everything it would do anew and stops).
-    const strands = yield* Strands.make
+    // The body's fiber, once forked: stopped when every strand waits.
+    const bodyForked = yield* Deferred.make<Fiber.RuntimeFiber<unknown, unknown>>()
+    const strands = Strands.make((waits) =>
+      Effect.suspend(() => {
+        // Every strand waits: the run suspends, or, cancelled before it began, its replay has
+        // reached everything it would do anew and stops there.
+        if (!waits.some((wait) => wait.frontier === true)) suspended = waits
+        return Effect.flatMap(Deferred.await(bodyForked), Fiber.interruptFork)
+      })
+    )
     const atFrontier = <A>(): Effect.Effect<A> =>
       Effect.zipRight(strands.park({ frontier: true, reason: "cancelled" }, Effect.never), Effect.never)
     // The compensations of the steps completed so far (replayed or new), run if the body fails.
@@ -550,19 +566,26 @@ export const execute = <W extends Workflow.Any>(
         const bodyFiber = yield* Effect.fork(
           restore(cancelAtStart ? Effect.locally(body, Execution.journalOnly, true) : body)
         )
-        // Every strand of the body waits: the run suspends until one of the waits can end, or,
-        // cancelled before it began, its replay has reached everything it would do anew and stops.
-        const quiescenceFiber = yield* Effect.fork(restore(
-          strands.quiescent.pipe(
-            Effect.flatMap(({ waits }) =>
+        yield* Deferred.succeed(bodyForked, bodyFiber)
+        const keeper = options.leaseKeeper
+        if (keeper !== undefined) {
+          yield* keeper.hold(run.id, {
+            lost: (error) =>
+              Effect.zipRight(
+                Effect.sync(() => {
+                  aborted ??= error
+                }),
+                Fiber.interruptFork(bodyFiber)
+              ),
+            cancel: (request) =>
               Effect.suspend(() => {
-                if (!waits.some((wait) => wait.frontier === true)) suspended = waits
-                return Fiber.interrupt(bodyFiber)
+                if (cancelling !== undefined) return Effect.void
+                cancelling = request
+                return Fiber.interruptFork(bodyFiber)
               })
-            )
-          )
-        ))
-        const heartbeatFiber = yield* Effect.fork(restore(
+          })
+        }
+        const heartbeatFiber = keeper !== undefined ? undefined : yield* Effect.fork(restore(
           Effect.catchAll(heartbeat(Effect.asVoid(Effect.fork(Fiber.interrupt(bodyFiber)))), (error) =>
             Effect.zipRight(
               Effect.sync(() => {
@@ -576,8 +599,8 @@ export const execute = <W extends Workflow.Any>(
           Effect.exit
         )
         yield* strands.close
-        yield* Fiber.interrupt(heartbeatFiber)
-        yield* Fiber.interrupt(quiescenceFiber)
+        if (keeper !== undefined) yield* keeper.release(run.id)
+        if (heartbeatFiber !== undefined) yield* Fiber.interrupt(heartbeatFiber)
         const now = yield* Clock.currentTimeMillis
         const finishing = (exit: Exit.Exit<unknown, unknown>) =>
           finish(

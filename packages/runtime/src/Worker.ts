@@ -28,6 +28,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.js"
 import type { LeaseLost, RunSuspended, StoreUnavailable } from "./Errors.js"
+import * as LeaseKeeper from "./internal/LeaseKeeper.js"
 import { anyQueue } from "./internal/WakeBus.js"
 import * as Owner from "./Owner.js"
 import type { Outcome, RunRecord } from "./Store.js"
@@ -143,14 +144,18 @@ export const start = <W extends Workflow.Any>(
     // Once set, runs stop at their next step boundary and release their lease with this reason.
     let stopReason: string | undefined
 
-    // Per run in flight: where a cancellation notice is passed to its engine.
-    const pokes = new Map<string, Queue.Queue<void>>()
+    // One heartbeat for every run in flight: it renews their leases and passes cancellations on.
+    const leaseKeeper = yield* LeaseKeeper.make({
+      owner,
+      leaseMillis,
+      retry: (effect, context) => Engine.retryStorage(effect, options.storageRetry ?? Engine.storageRetry, context)
+    })
 
     const executeOne = (workflow: Workflow.Any, run: RunRecord): Effect.Effect<void> =>
       Effect.zipRight(
         emit({ _tag: "RunStarted", run }),
         (Engine.execute(workflow, run, {
-          checkNow: Queue.take(pokeOf(run.id)),
+          leaseKeeper,
           onChild: learn,
           owner,
           leaseMillis,
@@ -192,15 +197,9 @@ export const start = <W extends Workflow.Any>(
         )
       ).pipe(
         Effect.ensuring(
-          Effect.zipRight(Effect.sync(() => (inFlight--, pokes.delete(run.id))), Queue.offer(wake, undefined))
+          Effect.zipRight(Effect.sync(() => inFlight--), Queue.offer(wake, undefined))
         )
       )
-
-    const pokeOf = (runId: string): Queue.Queue<void> => {
-      let poke = pokes.get(runId)
-      if (poke === undefined) pokes.set(runId, poke = Effect.runSync(Queue.sliding<void>(1)))
-      return poke
-    }
 
     // A claim retries on storage errors until shutdown; the statement in flight is never
     // abandoned, since runs it claimed and nobody executes would sit leased until expiry.
@@ -268,11 +267,10 @@ export const start = <W extends Workflow.Any>(
     // and subscribes again on a backoff; a new subscription starts with "*" (notices were missed).
     let wakeupsLost = false
     const listen = store.wakeups.pipe(
-      // A cancellation notice for a run this worker holds makes its engine look at once.
-      Stream.tap((notice) => {
-        const poke = notice.startsWith("cancel:") ? pokes.get(notice.slice("cancel:".length)) : undefined
-        return poke === undefined ? Effect.void : Queue.offer(poke, undefined)
-      }),
+      // A cancellation notice for a run this worker holds is looked at at once.
+      Stream.tap((notice) =>
+        notice.startsWith("cancel:") ? leaseKeeper.check(notice.slice("cancel:".length)) : Effect.void
+      ),
       Stream.filter((queue) => queue === anyQueue || queues.includes(queue)),
       Stream.runForEach(() =>
         Effect.zipRight(

@@ -11,7 +11,6 @@
  * between a branch ending and the code after the group going on, so a run is never taken for
  * quiescent while it could still do something.
  */
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 
 /** What a parked strand waits for. */
@@ -25,49 +24,41 @@ export interface Wait {
   readonly reason: string
 }
 
-/** What every strand of a quiescent run waits for. */
-export interface Quiescence {
-  readonly waits: ReadonlyArray<Wait>
-}
-
 export interface Strands {
   /** The caller's strand becomes `workers` strands; returns what each worker runs as it ends. */
   readonly branchOut: (workers: number) => Effect.Effect<Effect.Effect<void>>
   /**
    * Parks the strand in `wait` while `inProcess` runs (the wait as this process would do it: a
-   * timer, a poll), so that when every strand is parked the run is found quiescent; from then on
-   * the strand never returns (the engine stops the body).
+   * timer, a poll), so that when every strand is parked the run is found quiescent (`onQuiescent`
+   * is told what they wait for); from then on the strand never returns (the engine stops the body).
    */
   readonly park: (wait: Wait, inProcess: Effect.Effect<void>) => Effect.Effect<void>
-  /** Completes when the run is quiescent, with what its strands wait for. */
-  readonly quiescent: Effect.Effect<Quiescence>
   /** The body has ended: from now on a wait (a compensation's backoff) just waits in process. */
   readonly close: Effect.Effect<void>
 }
 
-export const make: Effect.Effect<Strands> = Effect.map(Deferred.make<Quiescence>(), (quiet) => {
+export const make = (onQuiescent: (waits: ReadonlyArray<Wait>) => Effect.Effect<void>): Strands => {
   let live = 1
   const parked = new Set<Wait>()
   let quiesced = false
   let closed = false
-  const check = () => {
-    if (!quiesced && parked.size > 0 && parked.size >= live) {
-      quiesced = true
-      Deferred.unsafeDone(quiet, Effect.succeed({ waits: [...parked] }))
-    }
+  // Whether the run has just become quiescent (the caller then tells `onQuiescent`).
+  const check = (): boolean => {
+    if (quiesced || parked.size === 0 || parked.size < live) return false
+    quiesced = true
+    return true
   }
   return {
     branchOut: (workers) =>
       Effect.sync(() => {
         live += workers - 1
         let remaining = workers
-        return Effect.sync(() => {
+        return Effect.suspend(() => {
           remaining--
           // The last worker's strand goes back to the code after the group.
-          if (remaining > 0) {
-            live--
-            check()
-          }
+          if (remaining === 0) return Effect.void
+          live--
+          return check() ? onQuiescent([...parked]) : Effect.void
         })
       }),
     park: (wait, inProcess) =>
@@ -75,16 +66,14 @@ export const make: Effect.Effect<Strands> = Effect.map(Deferred.make<Quiescence>
         if (closed) return inProcess
         if (quiesced) return Effect.never
         parked.add(wait)
-        check()
-        if (quiesced) return Effect.never
+        if (check()) return Effect.zipRight(onQuiescent([...parked]), Effect.never)
         return inProcess.pipe(
           Effect.ensuring(Effect.sync(() => parked.delete(wait))),
           Effect.zipRight(Effect.suspend(() => (quiesced ? Effect.never : Effect.void)))
         )
       }),
-    quiescent: Deferred.await(quiet),
     close: Effect.sync(() => {
       closed = true
     })
   }
-})
+}
