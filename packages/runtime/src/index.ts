@@ -11,6 +11,9 @@ export * as Engine from "./Engine.js"
 /** The runtime's failures: StoreUnavailable, RunConflict, RunNotFound, LeaseLost, ... */
 export * as Errors from "./Errors.js"
 
+/** Structured logs: JSON, logfmt or pretty records with the run's context, and a layer for embedders. */
+export * as Logging from "./Logging.js"
+
 /** The in-memory store, for tests. */
 export * as MemoryStore from "./MemoryStore.js"
 
