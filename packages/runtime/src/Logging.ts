@@ -99,7 +99,7 @@ export const formatPretty = (
     : level
   let line = `    ${label}: ${messageText(options.message)}`
   if (style.annotations !== false) {
-    const fields = [...HashMap.toEntries(options.annotations)]
+    const fields = annotationsInOrder(options.annotations)
     if (fields.length > 0) line += `  ${paint(2, fields.map(([k, v]) => `${k}=${logfmtValue(jsonSafe(v))}`).join(" "))}`
   }
   if (!Cause.isEmpty(options.cause)) {
@@ -156,7 +156,7 @@ const recordOf = (options: Logger.Logger.Options<unknown>): Record<string, unkno
     level: levelName(options.logLevel),
     message: messageText(options.message)
   }
-  for (const [key, value] of HashMap.toEntries(options.annotations)) {
+  for (const [key, value] of annotationsInOrder(options.annotations)) {
     record[reserved.has(key) ? `_${key}` : key] = jsonSafe(value)
   }
   if (List.isCons(options.spans)) {
@@ -172,6 +172,18 @@ const recordOf = (options: Logger.Logger.Options<unknown>): Record<string, unkno
   }
   return record
 }
+
+/** The context weft adds comes first, in this order; other annotations follow by name. */
+const contextOrder = ["workerId", "runId", "workflow", "correlationId", "stepId", "attempt"]
+
+// HashMap iteration order is arbitrary: sorted, the fields of every record read the same way.
+const annotationsInOrder = (annotations: HashMap.HashMap<string, unknown>): Array<readonly [string, unknown]> =>
+  [...HashMap.toEntries(annotations)].sort(([a], [b]) => {
+    const i = contextOrder.indexOf(a)
+    const j = contextOrder.indexOf(b)
+    if (i !== -1 || j !== -1) return (i === -1 ? contextOrder.length : i) - (j === -1 ? contextOrder.length : j)
+    return a < b ? -1 : a > b ? 1 : 0
+  })
 
 /** A log's message: Effect passes the values given to `Effect.log` as an array. */
 const messageText = (message: unknown): string =>

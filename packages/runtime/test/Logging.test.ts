@@ -205,6 +205,7 @@ describe("Log context from the runtime", () => {
     name: "checkout",
     input: Schema.String,
     success: Schema.String,
+    error: Flaky,
     run: () => Effect.flatMap(charge(), (chargeId) => Workflow.child(child, chargeId))
   })
 
