@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 6).
+-- weft's PostgreSQL schema after every migration (latest version 10).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -119,3 +119,7 @@ ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT COLLATE "C";
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+
+-- version 10: correlation ids
+
+ALTER TABLE weft_runs ADD COLUMN correlation_id TEXT;

@@ -1,4 +1,4 @@
--- weft's SQLite schema after every migration (latest version 6).
+-- weft's SQLite schema after every migration (latest version 10).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 CREATE TABLE weft_attempts (
@@ -46,7 +46,7 @@ CREATE TABLE weft_runs (
   updated_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER
-, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT) STRICT;
+, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT, correlation_id TEXT) STRICT;
 
 CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
 

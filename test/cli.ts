@@ -12,9 +12,16 @@ export const example = (name: string) => Path.join(root, "examples", name)
 export const fixture = (name: string) => Path.join(root, "test/fixtures", name)
 
 // pnpm's bin shims set NODE_PATH, which would let a module outside any project resolve packages
-// it could not resolve from a user's shell: the child gets the environment a user has.
+// it could not resolve from a user's shell: the child gets the environment a user has. The tests read
+// the human form of stderr, which a worker whose stderr is not a terminal would write as JSON by
+// default: WEFT_LOG_FORMAT says pretty unless a test gives another (or "" for the default).
 const childEnv = (extra: Record<string, string> = {}) => {
-  const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: "1", ...extra }
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    NO_COLOR: "1",
+    WEFT_LOG_FORMAT: "pretty",
+    ...extra
+  }
   delete env.NODE_PATH
   return env
 }

@@ -2,6 +2,7 @@
  * The flags of the `weft` command line as the commands receive them, and the parsers that turn
  * their text into values. A bad value is a `UsageError` that names the flag and says what it wants.
  */
+import { Logging } from "@weft/runtime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -29,6 +30,9 @@ export type Flags = {
   readonly concurrency?: string | undefined
   readonly grace?: string | undefined
   readonly lease?: string | undefined
+  readonly "correlation-id"?: string | undefined
+  readonly "log-format"?: string | undefined
+  readonly "log-level"?: string | undefined
   readonly help?: boolean | undefined
   readonly version?: boolean | undefined
 }
@@ -117,4 +121,58 @@ export const parseDuration = (
     )
   }
   return Effect.succeed(decoded.value)
+}
+
+/** What `--log-format` and `--log-level` chose, with the command's defaults filled in. */
+export interface LogOptions {
+  readonly format: Logging.Format
+  readonly level: Logging.Level
+}
+
+/**
+ * `--log-format json|logfmt|pretty` (else `$WEFT_LOG_FORMAT`, else `defaultFormat`: the command's,
+ * pretty where a person watches) and `--log-level debug|info|warning|error|none` (else
+ * `$WEFT_LOG_LEVEL`, else info). An empty variable counts as unset.
+ */
+export const parseLogOptions = (
+  flags: Flags,
+  defaultFormat: Logging.Format
+): Effect.Effect<LogOptions, UsageError> => {
+  const fromEnv = (name: string) => {
+    const value = process.env[name]
+    return value === undefined || value === "" ? undefined : value
+  }
+  const format = flags["log-format"] ?? fromEnv("WEFT_LOG_FORMAT") ?? defaultFormat
+  if (!Logging.isFormat(format)) {
+    const source = flags["log-format"] === undefined ? "$WEFT_LOG_FORMAT" : "--log-format"
+    return Effect.fail(
+      new UsageError({ message: `${source} must be one of ${Logging.formats.join(", ")}, got "${format}"` })
+    )
+  }
+  const level = flags["log-level"] ?? fromEnv("WEFT_LOG_LEVEL") ?? "info"
+  if (!Logging.isLevel(level)) {
+    const source = flags["log-level"] === undefined ? "$WEFT_LOG_LEVEL" : "--log-level"
+    return Effect.fail(
+      new UsageError({ message: `${source} must be one of ${Logging.levels.join(", ")}, got "${level}"` })
+    )
+  }
+  return Effect.succeed({ format, level })
+}
+
+/** The longest `--correlation-id`: it is stored with the run and put on every log line. */
+const MAX_CORRELATION_ID = 200
+
+/** `--correlation-id`: your id for the run in your logs (a request id); printable text, at most 200 characters. */
+export const parseCorrelationId = (raw: string | undefined): Effect.Effect<string | undefined, UsageError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+
+  if (raw.trim() === "" || raw.length > MAX_CORRELATION_ID || /[\u0000-\u001f\u007f]/.test(raw)) {
+    return Effect.fail(
+      new UsageError({
+        message: `--correlation-id must be 1 to ${MAX_CORRELATION_ID} printable characters, e.g. ` +
+          `--correlation-id req-7f3a, got ${JSON.stringify(raw.length > 40 ? `${raw.slice(0, 40)}…` : raw)}`
+      })
+    )
+  }
+  return Effect.succeed(raw)
 }

@@ -38,6 +38,11 @@ Global options:
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db, or $WEFT_STORE), postgres://URL
                             or memory:
   --json                    print data as JSON on stdout
+  --log-format <format>     how stderr lines are written: pretty (for a person), json (one object per
+                            line) or logfmt (or $WEFT_LOG_FORMAT); default pretty, and json for weft
+                            worker when stderr is not a terminal
+  --log-level <level>       the least severe log lines written: debug, info (default), warning, error
+                            or none (or $WEFT_LOG_LEVEL)
   --version                 print weft's version
 
 Exit codes: 0 succeeded, 1 failed with a typed error, 2 bad usage or input (nothing written),
@@ -58,8 +63,11 @@ Starting again with the same --id (or the same idempotency key) continues or ret
 Options:
   --input <json|@file>      the workflow's input as JSON, or @path to a JSON file
   --id <run-id>             the run's id (default: from the workflow's idempotency key, or new)
+  --correlation-id <id>     your id for the run (a request id): stored with it, on every log line
+                            it writes, and inherited by its child runs
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print the result (or the failure trace) as JSON
+  --log-format <format>     pretty (default), json or logfmt: progress and logs as records on stderr
 
 Example:
   weft run examples/checkout.ts checkout --input @examples/order.json --id order-1
@@ -117,6 +125,8 @@ Options:
   --queue <name>            the queue to put it on (default: default)
   --priority <n>            a whole number; higher runs first (default 0)
   --delay <duration>        do not start it before this long from now, e.g. "30 seconds", "5 minutes"
+  --correlation-id <id>     your id for the run (a request id): stored with it, on every log line
+                            it writes, and inherited by its child runs
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print {"runId": ...} instead of the bare id
 
@@ -141,9 +151,13 @@ Options:
                             worker dies, another takes the run over once it expires (default 30
                             seconds, at least 1 second)
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
+  --log-format <format>     json (default when stderr is not a terminal: one object per line, with
+                            runId, workflow, stepId, attempt, workerId and correlationId), logfmt, or
+                            pretty (default in a terminal)
+  --log-level <level>       debug, info (default), warning, error or none
 
 Example:
-  weft worker examples/checkout.ts --concurrency 4 --queue default,urgent
+  weft worker examples/checkout.ts --concurrency 4 --queue default,urgent --log-format json
 `,
   signal: `Usage: weft signal <run-id> <name> [options]
 

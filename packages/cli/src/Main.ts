@@ -3,6 +3,7 @@
  * documented exit code. Progress and diagnostics go to stderr, results to stdout. Each command
  * lives in `commands/`.
  */
+import type { Logging } from "@weft/runtime"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -12,12 +13,13 @@ import { helpCommand } from "./commands/help.js"
 import { listCommand } from "./commands/list.js"
 import { resumeCommand } from "./commands/resume.js"
 import { runCommand } from "./commands/run.js"
+import type { CommandError } from "./commands/shared.js"
 import { showCommand } from "./commands/show.js"
 import { signalCommand } from "./commands/signal.js"
 import { startCommand } from "./commands/start.js"
 import { isWorkerRunning, workerCommand } from "./commands/worker.js"
 import { workflowsCommand } from "./commands/workflows.js"
-import type { Flags } from "./Flags.js"
+import { type Flags, parseLogOptions } from "./Flags.js"
 import * as Help from "./Help.js"
 import * as Output from "./Output.js"
 import { UsageError } from "./UsageError.js"
@@ -53,6 +55,9 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
           concurrency: { type: "string" },
           grace: { type: "string" },
           lease: { type: "string" },
+          "correlation-id": { type: "string" },
+          "log-format": { type: "string" },
+          "log-level": { type: "string" },
           help: { type: "boolean", short: "h" },
           version: { type: "boolean" }
         }
@@ -60,17 +65,27 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
     catch: (error) => new UsageError({ message: (error as Error).message })
   })
 
+/** The flags every command takes. */
+const global: ReadonlyArray<keyof Flags> = ["log-format", "log-level"]
+
 const allowed: Record<string, ReadonlyArray<keyof Flags>> = {
-  run: ["input", "id", "store", "json"],
+  run: ["input", "id", "correlation-id", "store", "json"],
   resume: ["module", "force", "store", "json"],
   list: ["status", "workflow", "limit", "store", "json"],
   show: ["store", "json"],
   workflows: ["json"],
-  start: ["input", "id", "queue", "priority", "delay", "store", "json"],
+  start: ["input", "id", "correlation-id", "queue", "priority", "delay", "store", "json"],
   worker: ["queue", "concurrency", "grace", "lease", "store"],
   signal: ["payload", "module", "store", "json"],
   cancel: ["reason", "wait", "store", "json"]
 }
+
+/**
+ * The log format when `--log-format` is not given: a worker's stderr usually goes to a log collector
+ * (JSON) unless a person watches it in a terminal; every other command has a person watching.
+ */
+const defaultLogFormat = (command: keyof typeof commands): Logging.Format =>
+  command === "worker" && process.stderr.isTTY !== true ? "json" : "pretty"
 
 const commands = {
   run: runCommand,
@@ -106,32 +121,25 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
     if (flags.help === true) {
       return yield* helpCommand(name)
     }
-    const unknown = (Object.keys(flags) as Array<keyof Flags>).filter((flag) => !allowed[name].includes(flag))
+    const unknown = (Object.keys(flags) as Array<keyof Flags>).filter((flag) =>
+      !allowed[name].includes(flag) && !global.includes(flag)
+    )
     if (unknown.length > 0) {
       return yield* Effect.fail(
         new UsageError({ message: `weft ${name} does not take ${unknown.map((f) => `--${f}`).join(", ")}` })
       )
     }
-    return yield* commands[name](positionals, flags)
+    const log = yield* parseLogOptions(flags, defaultLogFormat(name))
+    // One logger for the whole command: Effect.provide of a logger layer does not undo itself, so a
+    // second one would write every line twice. `weft run` prints progress that says which run and
+    // step a line belongs to, so its pretty lines leave the annotations out.
+    return yield* commands[name](positionals, flags).pipe(
+      Effect.catchAll(report),
+      Effect.locally(Output.logFormat, log.format),
+      Effect.provide(Output.logging({ ...log, annotations: name === "worker" }))
+    )
   }).pipe(
-    Effect.catchAll((error): Effect.Effect<number> => {
-      switch (error._tag) {
-        case "UsageError":
-          return Effect.as(Output.err(`weft: ${error.message}\n`), ExitCode.usage)
-        case "RunNotFound":
-          return Effect.as(Output.err(`weft: ${error.message}\n`), ExitCode.usage)
-        case "StoreUnavailable":
-        case "SchemaTooNew":
-        case "LeaseLost":
-          return Effect.as(Output.err(`weft: ${error.message}\n`), ExitCode.store)
-        default:
-          return Effect.as(
-            Output.err(`weft: ${(error as { message?: string }).message ?? String(error)}\n`),
-            ExitCode.defect
-          )
-      }
-    }),
-    Effect.provide(Output.stderrLogger),
+    Effect.catchAll(report),
     Effect.catchAllDefect((defect) =>
       Effect.as(
         Output.err(`weft: internal error (a bug in weft, please report it):\n${Cause.pretty(Cause.die(defect))}\n`),
@@ -139,6 +147,24 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
       )
     )
   )
+
+/** Says what a command failed with (see `Output.problem`) and returns its exit code. */
+const report = (error: CommandError): Effect.Effect<number> => {
+  switch (error._tag) {
+    case "UsageError":
+    case "RunNotFound":
+      return Effect.as(Output.problem(error.message), ExitCode.usage)
+    case "StoreUnavailable":
+    case "SchemaTooNew":
+    case "LeaseLost":
+      return Effect.as(Output.problem(error.message), ExitCode.store)
+    default:
+      return Effect.as(
+        Output.problem((error as { message?: string }).message ?? String(error)),
+        ExitCode.defect
+      )
+  }
+}
 
 /** Exit code for a main fiber that ended by interruption or an unexpected failure. */
 export const exitCodeOf = (exit: Exit.Exit<number>): number =>

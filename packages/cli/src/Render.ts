@@ -120,6 +120,7 @@ export const timeline = (trace: Trace, options: Options): string => {
   if (run.reason !== undefined) facts.push(["reason", run.reason])
   if (run.recoveries > 0) facts.push(["recoveries", String(run.recoveries)])
   if (run.parent !== undefined) facts.push(["parent", `${run.parent.runId} step ${run.parent.stepId}`])
+  if (run.correlationId !== undefined) facts.push(["correlation", run.correlationId])
   if ("output" in trace.run) facts.push(["output", cut(formatValue(run.output), 100)])
   lines.push(...align(facts.map(([key, value]) => [`  ${p("dim", key)}`, value])))
   lines.push("")

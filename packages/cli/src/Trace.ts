@@ -193,6 +193,8 @@ export interface RunView {
   readonly waitingForChild?: ChildView & { readonly stepId: string }
   /** For a child run: the run and the step that started it. */
   readonly parent?: { readonly runId: string; readonly stepId: string }
+  /** The caller's id for the run, given at start (`--correlation-id`); a child has its parent's. */
+  readonly correlationId?: string
 }
 
 /** A run's full history as JSON-serializable data. */
@@ -486,7 +488,8 @@ const traceOf = (
     ...(run.wakeAt === undefined || isFinal(run.status) ? {} : { wakeAt: run.wakeAt }),
     ...(waiting === undefined ? {} : { waitingFor: waiting }),
     ...(waitingChild === undefined ? {} : { waitingForChild: waitingChild }),
-    ...(run.parent === undefined ? {} : { parent: { runId: run.parent.runId, stepId: run.parent.stepId } })
+    ...(run.parent === undefined ? {} : { parent: { runId: run.parent.runId, stepId: run.parent.stepId } }),
+    ...(run.correlationId === undefined ? {} : { correlationId: run.correlationId })
   }
   return {
     run: runView,

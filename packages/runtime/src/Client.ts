@@ -37,6 +37,12 @@ export interface StartOptions {
   readonly origin?: string | undefined
   /** The earliest time (epoch milliseconds) a worker may claim the run: a delayed start. */
   readonly wakeAt?: number | undefined
+  /**
+   * Your id for following the run in your logs and traces (a request id): stored with the run, put
+   * on every log line the run writes (`correlationId`), and inherited by its child runs. A start
+   * that finds an existing run keeps that run's own.
+   */
+  readonly correlationId?: string | undefined
   /** Claim the run for this owner at creation (used to run it in this process at once). */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
 }
@@ -120,6 +126,7 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
         priority: options.priority,
         origin: options.origin,
         wakeAt: options.wakeAt,
+        correlationId: options.correlationId,
         claim: options.claim,
         now
       })

@@ -102,7 +102,7 @@ export const retryStorage = <A, E>(
       isStoreUnavailable(error)
         ? Effect.zipRight(
           Effect.sync(onRetry),
-          Effect.logWarning(`${context}: ${error.message}; retrying`)
+          Effect.logWarning(`${context} failed: the store is unavailable; retrying`, Cause.fail(error))
         )
         : Effect.void
     ),
@@ -457,6 +457,7 @@ export const execute = <W extends Workflow.Any>(
               input: encoded,
               queue: run.queue,
               parent: { runId: run.id, stepId: slot.stepId },
+              correlationId: run.correlationId,
               now
             })
           ).pipe(
@@ -680,7 +681,7 @@ export const execute = <W extends Workflow.Any>(
             now
           }).pipe(
             Effect.catchAll((error) =>
-              Effect.logWarning(`run ${run.id}: could not release its lease (${error.message}); it expires by itself`)
+              Effect.logWarning(`run ${run.id}: could not release its lease; it expires by itself`, Cause.fail(error))
             )
           )
           return yield* Effect.interrupt
@@ -688,7 +689,16 @@ export const execute = <W extends Workflow.Any>(
         return yield* finishing(exit)
       })
     )
-  }) as never
+  }).pipe(Effect.annotateLogs(logAnnotations(run))) as never
+
+/**
+ * The log annotations of a run: `runId`, `workflow`, and `correlationId` when the run has one. The
+ * engine puts them on everything a run logs, its steps' own `Effect.log` calls included.
+ */
+export const logAnnotations = (run: RunRecord): Record<string, string> =>
+  run.correlationId === undefined
+    ? { runId: run.id, workflow: run.workflow }
+    : { runId: run.id, workflow: run.workflow, correlationId: run.correlationId }
 
 const finish = (
   workflow: Workflow.Any,

@@ -102,6 +102,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
           recoveries: 0,
           origin: run.origin,
           parent: run.parent,
+          ...(run.correlationId === undefined ? {} : { correlationId: run.correlationId }),
           createdAt: run.now,
           updatedAt: run.now,
           startedAt: claim === undefined ? undefined : run.now,
@@ -398,6 +399,7 @@ interface StoredRun {
   waitingFor?: string | undefined
   cancel?: { readonly at: number; readonly by: string; readonly reason: string } | undefined
   readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
+  readonly correlationId?: string | undefined
   reason: string | undefined
   recoveries: number
   readonly origin: string | undefined

@@ -243,6 +243,14 @@ CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id I
     pg: `ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT COLLATE "C";
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`
+  },
+  // Versions 7 to 9 belong to other changes; a migration is applied by its version, whatever the
+  // order of arrival. The correlation id is the caller's, given at start and put on every log line.
+  {
+    version: 10,
+    name: "correlation ids",
+    sqlite: `ALTER TABLE weft_runs ADD COLUMN correlation_id TEXT;`,
+    pg: `ALTER TABLE weft_runs ADD COLUMN correlation_id TEXT;`
   }
 ]
 

@@ -451,10 +451,11 @@ export const makeWith = (
           // a concurrent writer.
           const insert = sql<RunRow>`${hot}INSERT INTO weft_runs
               (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
-                wake_at, recoveries, origin, created_at, updated_at, started_at, parent_run_id, parent_step_id)
+                wake_at, recoveries, origin, created_at, updated_at, started_at, parent_run_id, parent_step_id,
+                correlation_id)
               VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
                 ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt},
-                ${run.parent?.runId ?? null}, ${run.parent?.stepId ?? null})
+                ${run.parent?.runId ?? null}, ${run.parent?.stepId ?? null}, ${run.correlationId ?? null})
               ON CONFLICT DO NOTHING
               RETURNING *`
           // On PostgreSQL a queued run's INSERT sends its NOTIFY itself (delivered at commit): a
@@ -1081,6 +1082,7 @@ interface RunRow {
   readonly cancel_reason?: string | null
   readonly parent_run_id?: string | null
   readonly parent_step_id?: string | null
+  readonly correlation_id?: string | null
   readonly created_at: number | string
   readonly updated_at: number | string
   readonly started_at: number | string | null
@@ -1138,6 +1140,7 @@ const toRun = (row: RunRow): RunRecord => ({
   ...(row.parent_run_id === null || row.parent_run_id === undefined
     ? {}
     : { parent: { runId: row.parent_run_id, stepId: row.parent_step_id ?? "" } }),
+  ...(row.correlation_id === null || row.correlation_id === undefined ? {} : { correlationId: row.correlation_id }),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
   startedAt: optionalNumber(row.started_at),

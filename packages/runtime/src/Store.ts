@@ -49,6 +49,11 @@ export interface RunRecord {
   readonly cancel?: CancelRequest | undefined
   /** The run and step that started this run as a child. */
   readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
+  /**
+   * An id the caller gave at start to follow this run in its own logs and traces (a request id);
+   * a child run has its parent's. Every log line of the run carries it.
+   */
+  readonly correlationId?: string | undefined
   readonly createdAt: number
   readonly updatedAt: number
   readonly startedAt: number | undefined
@@ -77,6 +82,8 @@ export interface NewRun {
   readonly wakeAt?: number | undefined
   /** The run and step that start this run as a child: its end wakes that run when it waits for it. */
   readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
+  /** The caller's id for following the run in its logs (see `RunRecord.correlationId`). */
+  readonly correlationId?: string | undefined
   /** Claim it for this owner at once (the `weft run` path), instead of leaving it queued. */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
   readonly now: number

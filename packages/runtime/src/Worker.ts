@@ -111,10 +111,36 @@ export const defaultGrace: Duration.Duration = Duration.seconds(30)
 /**
  * Starts a worker in the current scope and returns at once. Storage errors while claiming are
  * logged and retried on a backoff; a run's own failure or defect is recorded by the engine; an
- * unexpected error of the runtime while executing a run is logged with its full cause.
+ * unexpected error of the runtime while executing a run is logged with its full cause. Everything
+ * the worker and its runs log carries `workerId` (the lease owner).
  */
 export const start = <W extends Workflow.Any>(
   options: Options<W>
+): Effect.Effect<WorkerService, never, Store | Scope.Scope | Workflow.Requirements<W>> =>
+  Effect.suspend(() => {
+    const owner = options.owner ?? Owner.make()
+    // The fibers the worker forks (claim loop, runs, listener) keep the annotation they were forked with.
+    return Effect.annotateLogs(startAs(options, owner), "workerId", owner)
+  })
+
+/** Runs a worker until interrupted; the interruption is a graceful shutdown (see `start`). */
+export const run = <W extends Workflow.Any>(
+  options: Options<W>
+): Effect.Effect<never, never, Store | Workflow.Requirements<W>> =>
+  Effect.scoped(Effect.zipRight(start(options), Effect.never))
+
+/**
+ * A worker that starts when the layer is built and shuts down gracefully when it is released: the
+ * way to run one inside a service (see `Weft.layer`).
+ */
+export const layer = <W extends Workflow.Any>(
+  options: Options<W>
+): Layer.Layer<Worker, never, Store | Workflow.Requirements<W>> => Layer.scoped(Worker, start(options))
+
+/** The body of `start`, for the lease owner `owner`. */
+const startAs = <W extends Workflow.Any>(
+  options: Options<W>,
+  owner: string
 ): Effect.Effect<WorkerService, never, Store | Scope.Scope | Workflow.Requirements<W>> =>
   Effect.gen(function*() {
     const store = yield* Store
@@ -125,7 +151,6 @@ export const start = <W extends Workflow.Any>(
       Duration.decode(options.pollInterval ?? (store.sharedWakeups ? "5 seconds" : "1 second"))
     )
     const graceMillis = Duration.toMillis(Duration.decode(options.grace ?? defaultGrace))
-    const owner = options.owner ?? Owner.make()
     const emit = options.onEvent ?? (() => Effect.void)
     const known = new Map<string, Workflow.Any>(options.workflows.map((w) => [w.name, w]))
     // Grows as runs start children of workflows the worker was not given: it executes those too.
@@ -172,7 +197,10 @@ export const start = <W extends Workflow.Any>(
           Effect.catchAll((error) => {
             const reason = `${error.message}; the run resumes from its journal`
             return Effect.zipRight(
-              Effect.logWarning(`worker ${owner}: run ${run.id} stopped: ${reason}`),
+              Effect.logWarning(
+                `worker ${owner}: run ${run.id} stopped here; it resumes from its journal`,
+                Cause.fail(error)
+              ),
               emit({ _tag: "RunStopped", run, reason })
             )
           }),
@@ -188,14 +216,11 @@ export const start = <W extends Workflow.Any>(
                 }),
                 Effect.failCause(cause)
               )
-              : Effect.logError(
-                `worker ${owner}: unexpected error of the runtime while executing run ${run.id}:\n${
-                  Cause.pretty(cause)
-                }`
-              )
+              : Effect.logError(`worker ${owner}: unexpected error of the runtime while executing run ${run.id}`, cause)
           )
         )
       ).pipe(
+        Effect.annotateLogs(Engine.logAnnotations(run)),
         Effect.ensuring(
           Effect.zipRight(Effect.sync(() => inFlight--), Queue.offer(wake, undefined))
         )
@@ -208,7 +233,7 @@ export const start = <W extends Workflow.Any>(
         const now = yield* Clock.currentTimeMillis
         return yield* store.claimNext({ owner, queues, workflows, limit, leaseMillis, now })
       }).pipe(
-        Effect.tapError((error) => Effect.logWarning(`worker ${owner}: claiming failed, retrying: ${error.message}`)),
+        Effect.tapError((error) => Effect.logWarning(`worker ${owner}: claiming failed; retrying`, Cause.fail(error))),
         Effect.retry({
           schedule: Schedule.exponential(Duration.millis(100)).pipe(
             Schedule.either(Schedule.spaced(Duration.seconds(5))),
@@ -258,7 +283,7 @@ export const start = <W extends Workflow.Any>(
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause)
           ? Effect.void
-          : Effect.logError(`worker ${owner}: the claim loop failed unexpectedly:\n${Cause.pretty(cause)}`)
+          : Effect.logError(`worker ${owner}: the claim loop failed unexpectedly`, cause)
       )
     )
     const loopFiber = yield* Effect.forkScoped(loop)
@@ -285,7 +310,8 @@ export const start = <W extends Workflow.Any>(
           Effect.sync(() => (wakeupsLost = true)),
           Effect.zipRight(
             Effect.logWarning(
-              `worker ${owner}: wake-ups lost (${error.message}); polling every ${pollMillis} ms until they are back`
+              `worker ${owner}: wake-ups lost; polling every ${pollMillis} ms until they are back`,
+              Cause.fail(error)
             ),
             emit({ _tag: "WakeupsLost", reason: error.message })
           )
@@ -326,17 +352,3 @@ export const start = <W extends Workflow.Any>(
 
     return { owner, inFlight: Effect.sync(() => inFlight), shutdown }
   })
-
-/** Runs a worker until interrupted; the interruption is a graceful shutdown (see `start`). */
-export const run = <W extends Workflow.Any>(
-  options: Options<W>
-): Effect.Effect<never, never, Store | Workflow.Requirements<W>> =>
-  Effect.scoped(Effect.zipRight(start(options), Effect.never))
-
-/**
- * A worker that starts when the layer is built and shuts down gracefully when it is released: the
- * way to run one inside a service (see `Weft.layer`).
- */
-export const layer = <W extends Workflow.Any>(
-  options: Options<W>
-): Layer.Layer<Worker, never, Store | Workflow.Requirements<W>> => Layer.scoped(Worker, start(options))

@@ -11,6 +11,12 @@ export * as Engine from "./Engine.js"
 /** The runtime's failures: StoreUnavailable, RunConflict, RunNotFound, LeaseLost, ... */
 export * as Errors from "./Errors.js"
 
+/** HTTP calls for steps: responses classified into retryable and rejected typed errors. */
+export * as Http from "./Http.js"
+
+/** Structured logs: JSON, logfmt or pretty records with the run's context, and a layer for embedders. */
+export * as Logging from "./Logging.js"
+
 /** The in-memory store, for tests. */
 export * as MemoryStore from "./MemoryStore.js"
 

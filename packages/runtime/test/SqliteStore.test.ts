@@ -445,9 +445,10 @@ describe("SqliteStore", () => {
         "CREATE TABLE a (x TEXT)",
         "CREATE INDEX b ON a (x)"
       ])
-      expect(Migrations.migrations.map((migration) => migration.version)).toEqual(
-        Migrations.migrations.map((_, index) => index + 1)
-      )
+      // Versions increase strictly; they may skip numbers that other changes hold.
+      const versions = Migrations.migrations.map((migration) => migration.version)
+      expect(versions).toEqual([...new Set(versions)].sort((a, b) => a - b))
+      expect(versions[0]).toBe(1)
     })
   })
 })

@@ -119,6 +119,19 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
 
       test(
+        "keeps the correlation id given (none when none is given)",
+        Effect.gen(function*() {
+          const store = yield* Store
+          const { run } = yield* store.createRun(newRun({ correlationId: "req-7f3a ünïcode" }))
+          expect(run.correlationId).toBe("req-7f3a ünïcode")
+          expect((yield* getRun("run-1")).correlationId).toBe("req-7f3a ünïcode")
+          const { run: plain } = yield* store.createRun(newRun({ id: "run-2" }))
+          expect(plain.correlationId).toBeUndefined()
+          expect((yield* getRun("run-2")).correlationId).toBeUndefined()
+        })
+      )
+
+      test(
         "keeps the queue, priority, idempotency key and origin given",
         Effect.gen(function*() {
           const store = yield* Store

@@ -61,7 +61,10 @@ export const cancelCommand: Command = (positionals, flags) =>
         )
         return Help.ExitCode.ok
       }
-      yield* Output.err(`cancellation of run ${runId} requested; waiting for it to stop\n`)
+      yield* Output.notice(`cancellation of run ${runId} requested; waiting for it to stop`, {
+        message: "cancellation requested; waiting for the run to stop",
+        fields: { runId }
+      })
       while (true) {
         const run = yield* store.getRun(runId)
         if (Option.isSome(run) && Store.isTerminal(run.value.status)) {

@@ -2,9 +2,12 @@
  * Executing a run in this process, as `weft run` and `weft resume` do: claim it, print its progress
  * on stderr, and report how it ended (result on stdout, or its failure tree) with its exit code.
  */
-import type { Workflow } from "@weft/core"
-import { Client, type Errors, Runner, Store } from "@weft/runtime"
+import { type Execution, Failure, type Workflow } from "@weft/core"
+import { Client, Engine, type Errors, Runner, Store } from "@weft/runtime"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
 import * as Output from "../Output.js"
 import * as Render from "../Render.js"
@@ -52,19 +55,24 @@ export const historyWithChildren = (runId: string, depth = CHILD_DEPTH) =>
     return { history, children }
   })
 
-/** Prints a finished run the way `run` and `resume` do, and returns its exit code. */
-export const report = (runId: string, json: boolean) =>
+/**
+ * Prints a finished run the way `run` and `resume` do, and returns its exit code. With `workflow`,
+ * a failed run's log record (in the structured log formats) carries its decoded Cause.
+ */
+export const report = (runId: string, json: boolean, workflow?: Workflow.Any) =>
   Effect.gen(function*() {
     const { children, history } = yield* historyWithChildren(runId)
     const trace = Trace.fromHistory(history.run, history.journal, children)
     const code = Trace.exitCode(history.run)
     const run = history.run
+    const took = run.finishedAt !== undefined && run.startedAt !== undefined ? run.finishedAt - run.startedAt : 0
+    const fields = { ...Engine.logAnnotations(run), durationMillis: took }
     if (run.status === "succeeded") {
-      const took = run.finishedAt !== undefined && run.startedAt !== undefined ? run.finishedAt - run.startedAt : 0
-      yield* Output.err(
+      yield* Output.notice(
         `${Output.paint("✓", "green", color(process.stderr))} ${run.workflow} ${run.id} succeeded in ${
           Render.formatDuration(took)
-        }\n`
+        }`,
+        { message: "run succeeded", fields }
       )
       yield* Output.out(
         json
@@ -72,11 +80,66 @@ export const report = (runId: string, json: boolean) =>
           : `${JSON.stringify(run.output, null, 2) ?? "null"}\n`
       )
     } else {
-      yield* Output.err(Render.failureTree(trace, { color: color(process.stderr) }) + "\n")
+      const cause = workflow === undefined ? undefined : yield* Engine.decodeOutcome(workflow, run).pipe(
+        Effect.map((exit) => (Exit.isFailure(exit) ? exit.cause : undefined)),
+        Effect.orElseSucceed(() => undefined)
+      )
+      yield* Output.notice(Render.failureTree(trace, { color: color(process.stderr) }), {
+        message: `run ${run.status}: ${Trace.summary(trace)}`,
+        severity: run.status === "failed" ? "error" : "warning",
+        fields: { ...fields, tree: Render.failureTree(trace, { color: false }) },
+        cause
+      })
       if (json) yield* Output.out(`${JSON.stringify(trace)}\n`)
     }
     return code
   })
+
+/** A progress event as a log record: what happened to which step and attempt, with the error as its cause. */
+const progressRecord = (event: Execution.ProgressEvent): {
+  readonly message: string
+  readonly severity: Output.Severity
+  readonly fields: Record<string, unknown>
+  readonly cause?: Cause.Cause<unknown> | undefined
+} => {
+  const causeOf = (error: unknown) => Failure.tagOf(error) === undefined ? Cause.die(error) : Cause.fail(error)
+  switch (event._tag) {
+    case "StepStarted":
+      return { message: "step started", severity: "info", fields: { stepId: event.stepId, attempt: event.attempt } }
+    case "StepReplayed":
+      return {
+        message: "step replayed from the journal",
+        severity: "info",
+        fields: { stepId: event.stepId, failed: event.failed }
+      }
+    case "StepSucceeded":
+      return {
+        message: "step succeeded",
+        severity: "info",
+        fields: { stepId: event.stepId, attempt: event.attempt, durationMillis: event.durationMillis }
+      }
+    case "StepRetrying":
+      return {
+        message: "step attempt failed; retrying",
+        severity: "warning",
+        fields: { stepId: event.stepId, attempt: event.attempt, delayMillis: event.delayMillis },
+        cause: causeOf(event.error)
+      }
+    case "StepFailed":
+      return {
+        message: "step failed",
+        severity: "error",
+        fields: { stepId: event.stepId, attempt: event.attempt, reason: event.reason },
+        cause: causeOf(event.error)
+      }
+    case "StepWaiting":
+      return {
+        message: "step waiting to retry",
+        severity: "info",
+        fields: { stepId: event.stepId, attempt: event.attempt, until: new Date(event.untilMillis) }
+      }
+  }
+}
 
 const childWait = /waiting for child run (.+?) \(([^()]*)\)(?:;|$)/g
 
@@ -100,14 +163,20 @@ const progressPrinter = (store: Store.StoreService) => {
       awaited.pop()
       if (Option.isSome(run)) {
         const trace = Trace.fromHistory(run.value, { steps: [], attempts: [] })
-        yield* Output.err(`${"  ".repeat(depth)}${Render.childProgress({ _tag: "ChildEnded", trace }, options)}\n`)
+        yield* Output.notice(`${"  ".repeat(depth)}${Render.childProgress({ _tag: "ChildEnded", trace }, options)}`, {
+          message: `child run ${run.value.status}`,
+          fields: Engine.logAnnotations(run.value)
+        })
       }
     }
   })
   return {
     ended,
-    onProgress: (event: Parameters<typeof Render.progress>[0]) =>
-      Effect.zipRight(ended, Effect.suspend(() => Output.err(`${indent()}${Render.progress(event, options)}\n`))),
+    onProgress: (event: Execution.ProgressEvent) =>
+      Effect.zipRight(
+        ended,
+        Effect.suspend(() => Output.notice(`${indent()}${Render.progress(event, options)}`, progressRecord(event)))
+      ),
     onSuspended: (runId: string, suspended: Errors.RunSuspended) =>
       Effect.zipRight(
         ended,
@@ -120,14 +189,25 @@ const progressPrinter = (store: Store.StoreService) => {
             const lines = children.map((child) =>
               `${"  ".repeat(level)}${
                 Render.childProgress({ _tag: "ChildAwaited", runId: child, workflow: workflows.get(child)! }, options)
-              }\n`
+              }`
             )
             for (const child of [...children].reverse()) awaited.push({ runId: child, depth: level })
-            return Output.err(lines.join(""))
+            return Effect.forEach(children, (child, i) =>
+              Output.notice(lines[i], {
+                message: "run waiting for its child run",
+                fields: { runId, childRunId: child, childWorkflow: workflows.get(child) }
+              }), { discard: true })
           }
-          return Output.err(
+          return Output.notice(
             `${indent()}${Output.paint("⏾", "cyan", options.color)} ${suspended.reason}: suspended; waiting here ` +
-              `(Ctrl-C leaves it to any worker: weft worker, or weft resume ${runId})\n`
+              `(Ctrl-C leaves it to any worker: weft worker, or weft resume ${runId})`,
+            {
+              message: `run suspended, ${suspended.reason}; waiting here`,
+              fields: {
+                runId,
+                ...(suspended.wakeAt === undefined ? {} : { wakeAt: new Date(suspended.wakeAt) })
+              }
+            }
           )
         })
       )
@@ -142,6 +222,14 @@ export const executeHere = (
 ) =>
   Effect.flatMap(Store.Store, (store) => {
     const printer = progressPrinter(store)
+    // What is printed about the run outside its engine (suspensions, its end) carries its context too.
+    const context = Effect.map(
+      Effect.orElseSucceed(store.getRun(runId), () => Option.none<Store.RunRecord>()),
+      Option.match({
+        onNone: () => ({ runId, workflow: workflow.name }),
+        onSome: (run) => Engine.logAnnotations(run)
+      })
+    )
     // The module's own layer (provided by the caller) satisfies the workflow's requirements.
     return (Runner.claimAndExecute(workflow, runId, {
       owner: options.owner,
@@ -159,7 +247,14 @@ export const executeHere = (
     >).pipe(
       Effect.catchTag("RunNotClaimable", (error) => Effect.fail(new UsageError({ message: error.message }))),
       Effect.zipLeft(printer.ended),
-      Effect.flatMap(() => report(runId, options.json)),
-      Effect.onInterrupt(() => Output.err(`\ninterrupted: run ${runId} is resumable with: weft resume ${runId}\n`))
+      Effect.flatMap(() => report(runId, options.json, workflow)),
+      Effect.onInterrupt(() =>
+        Effect.flatMap(FiberRef.get(Output.logFormat), (format) =>
+          Output.notice(
+            `${format === "pretty" ? "\n" : ""}interrupted: run ${runId} is resumable with: weft resume ${runId}`,
+            { message: `run interrupted; resume it with: weft resume ${runId}`, severity: "warning" }
+          ))
+      ),
+      (effect) => Effect.flatMap(context, (annotations) => Effect.annotateLogs(effect, annotations))
     )
   })

@@ -2,7 +2,7 @@
  * `weft resume <run-id>`: continues an interrupted or crashed run in this process from its journal,
  * loading the module the run was started from unless `--module` says otherwise.
  */
-import { Client, Owner, Store } from "@weft/runtime"
+import { Client, Engine, Owner, Store } from "@weft/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { storeSpec } from "../Flags.js"
@@ -42,10 +42,11 @@ export const resumeCommand: Command = (positionals, flags) =>
       }
       const loaded = yield* ModuleLoader.load(modulePath)
       const workflow = yield* ModuleLoader.pick(loaded, run.workflow)
-      yield* Output.err(
+      yield* Output.notice(
         `${Output.paint("▶", "cyan", color(process.stderr))} resuming ${workflow.name} ${runId} on ${
           StoreConfig.describe(spec)
-        }\n`
+        }`,
+        { message: "resuming run", fields: { ...Engine.logAnnotations(run), store: StoreConfig.describe(spec) } }
       )
       return yield* executeHere(workflow, runId, { owner: Owner.make(), force: flags.force === true, json }).pipe(
         Effect.provide(loaded.layer ?? Layer.empty)

@@ -2,10 +2,10 @@
  * `weft run <module> [workflow]`: starts a run (or finds the one with the same id) and executes it
  * in this process, with live progress on stderr and the result on stdout.
  */
-import { Client, Owner, Store } from "@weft/runtime"
+import { Client, Engine, Owner, Store } from "@weft/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { parseInput, storeSpec } from "../Flags.js"
+import { parseCorrelationId, parseInput, storeSpec } from "../Flags.js"
 import * as ModuleLoader from "../ModuleLoader.js"
 import * as Output from "../Output.js"
 import * as StoreConfig from "../StoreConfig.js"
@@ -22,6 +22,7 @@ export const runCommand: Command = (positionals, flags) =>
     if (extra.length > 0) {
       return yield* Effect.fail(new UsageError({ message: `unexpected arguments: ${extra.join(" ")}` }))
     }
+    const correlationId = yield* parseCorrelationId(flags["correlation-id"])
     const input = yield* parseInput(flags.input)
     const spec = yield* storeSpec(flags)
     const loaded = yield* ModuleLoader.load(modulePath)
@@ -34,6 +35,7 @@ export const runCommand: Command = (positionals, flags) =>
       const handle = yield* client.startUnknown(workflow, input, {
         id: flags.id,
         origin: loaded.path,
+        correlationId,
         claim: { owner, leaseMillis: LEASE_MILLIS }
       }).pipe(
         Effect.catchTags({
@@ -42,17 +44,25 @@ export const runCommand: Command = (positionals, flags) =>
         })
       )
       const existing = yield* client.status(handle.runId)
+      const fields = { ...Engine.logAnnotations(existing), status: existing.status }
       if (!handle.created) {
         if (Store.isTerminal(existing.status)) {
-          yield* Output.err(`run ${handle.runId} already exists and has ${existing.status}; showing its result\n`)
-          return yield* report(handle.runId, json)
+          yield* Output.notice(`run ${handle.runId} already exists and has ${existing.status}; showing its result`, {
+            message: "run already exists and has ended; showing its result",
+            fields
+          })
+          return yield* report(handle.runId, json, workflow)
         }
-        yield* Output.err(`run ${handle.runId} already exists (${existing.status}); resuming it\n`)
+        yield* Output.notice(`run ${handle.runId} already exists (${existing.status}); resuming it`, {
+          message: "run already exists; resuming it",
+          fields
+        })
       }
-      yield* Output.err(
+      yield* Output.notice(
         `${Output.paint("▶", "cyan", color(process.stderr))} ${workflow.name} ${handle.runId} on ${
           StoreConfig.describe(spec)
-        }\n`
+        }`,
+        { message: "run started", fields: { ...Engine.logAnnotations(existing), store: StoreConfig.describe(spec) } }
       )
       return yield* executeHere(workflow, handle.runId, { owner, force: false, json })
     }).pipe(Effect.provide(Layer.provideMerge(StoreConfig.layer(spec), loaded.layer ?? Layer.empty)))

@@ -2,11 +2,11 @@
  * `weft start <module> [workflow]`: checks the input and queues a run for a worker (on a queue,
  * with a priority, after a delay), printing its id; nothing runs in this process.
  */
-import { Client } from "@weft/runtime"
+import { Client, Engine } from "@weft/runtime"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { parseDuration, parseInput, parseQueues, parseWhole, storeSpec } from "../Flags.js"
+import { parseCorrelationId, parseDuration, parseInput, parseQueues, parseWhole, storeSpec } from "../Flags.js"
 import { ExitCode } from "../Help.js"
 import * as ModuleLoader from "../ModuleLoader.js"
 import * as Output from "../Output.js"
@@ -29,6 +29,7 @@ export const startCommand: Command = (positionals, flags) =>
     }
     const priority = yield* parseWhole("priority", flags.priority, {})
     const delay = yield* parseDuration("delay", flags.delay)
+    const correlationId = yield* parseCorrelationId(flags["correlation-id"])
     const input = yield* parseInput(flags.input)
     const spec = yield* storeSpec(flags)
     const loaded = yield* ModuleLoader.load(modulePath)
@@ -42,6 +43,7 @@ export const startCommand: Command = (positionals, flags) =>
         queue: queues[0],
         priority,
         origin: loaded.path,
+        correlationId,
         wakeAt: delay === undefined ? undefined : now + Duration.toMillis(delay)
       }).pipe(
         Effect.catchTags({
@@ -49,14 +51,26 @@ export const startCommand: Command = (positionals, flags) =>
           InputInvalid: (error) => Effect.fail(new UsageError({ message: error.message }))
         })
       )
+      const started = yield* client.status(handle.runId)
       if (!handle.created) {
-        const existing = yield* client.status(handle.runId)
-        yield* Output.err(`run ${handle.runId} already exists (${existing.status}); nothing new was queued\n`)
+        yield* Output.notice(`run ${handle.runId} already exists (${started.status}); nothing new was queued`, {
+          message: "run already exists; nothing new was queued",
+          fields: { ...Engine.logAnnotations(started), status: started.status }
+        })
       } else {
-        yield* Output.err(
+        yield* Output.notice(
           `queued ${workflow.name} ${handle.runId} on ${StoreConfig.describe(spec)}${
             delay === undefined ? "" : ` to start after ${Duration.format(delay)}`
-          }\n`
+          }`,
+          {
+            message: "run queued",
+            fields: {
+              ...Engine.logAnnotations(started),
+              store: StoreConfig.describe(spec),
+              queue: started.queue,
+              ...(started.wakeAt === undefined ? {} : { wakeAt: new Date(started.wakeAt) })
+            }
+          }
         )
       }
       yield* Output.out(flags.json === true ? `${JSON.stringify({ runId: handle.runId })}\n` : `${handle.runId}\n`)

@@ -6,9 +6,12 @@
  * lease expires.
  */
 import type { Workflow } from "@weft/core"
-import { Owner, type Store, Worker } from "@weft/runtime"
+import { Engine, Owner, type Store, Worker } from "@weft/runtime"
+import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import { parseDuration, parseQueues, parseWhole, storeSpec } from "../Flags.js"
 import * as ModuleLoader from "../ModuleLoader.js"
@@ -82,52 +85,117 @@ export const workerCommand: Command = (positionals, flags) =>
     const owner = Owner.make()
     const c = color(process.stderr)
     const names = [...workflows.keys()]
-    const onEvent = (event: Worker.WorkerEvent) => {
+    // Every line is a notice: as it reads in the pretty format, a record with the run's fields in the others.
+    const say = (
+      text: string,
+      message: string,
+      options: {
+        readonly run?: Store.RunRecord | undefined
+        readonly fields?: Record<string, unknown> | undefined
+        readonly severity?: Output.Severity | undefined
+        readonly cause?: Cause.Cause<unknown> | undefined
+      } = {}
+    ) =>
+      Output.notice(text, {
+        message,
+        severity: options.severity,
+        cause: options.cause,
+        fields: {
+          workerId: owner,
+          ...(options.run === undefined ? {} : Engine.logAnnotations(options.run)),
+          ...options.fields
+        }
+      })
+    // A failed run's log record carries its whole Cause, decoded with its workflow's schemas.
+    const failureOf = (run: Store.RunRecord, outcome: Store.Outcome) =>
+      outcome.status === "succeeded" || !workflows.has(run.workflow)
+        ? Effect.succeed(undefined)
+        : Engine.decodeOutcome(workflows.get(run.workflow)!, { ...run, ...outcome }).pipe(
+          Effect.map((exit) => (Exit.isFailure(exit) ? exit.cause : undefined)),
+          Effect.orElseSucceed(() => undefined)
+        )
+    const onEvent = (event: Worker.WorkerEvent): Effect.Effect<void> => {
       switch (event._tag) {
         case "RunStarted":
-          return Output.err(`${Output.paint("▶", "cyan", c)} ${event.run.workflow} ${event.run.id} started\n`)
+          return say(
+            `${Output.paint("▶", "cyan", c)} ${event.run.workflow} ${event.run.id} started`,
+            "run started",
+            { run: event.run }
+          )
         case "RunFinished": {
           const { id, workflow } = event.run
-          return Output.err(
-            event.outcome.status === "succeeded"
-              ? `${Output.paint("✓", "green", c)} ${workflow} ${id} succeeded\n`
-              : `${Output.paint("✗", "red", c)} ${workflow} ${id} ${event.outcome.status} (weft show ${id})\n`
-          )
+          const { outcome } = event
+          if (outcome.status === "succeeded") {
+            return say(`${Output.paint("✓", "green", c)} ${workflow} ${id} succeeded`, "run succeeded", {
+              run: event.run
+            })
+          }
+          return Effect.flatMap(failureOf(event.run, outcome), (cause) =>
+            say(
+              `${Output.paint("✗", "red", c)} ${workflow} ${id} ${outcome.status} (weft show ${id})`,
+              `run ${outcome.status}`,
+              { run: event.run, severity: outcome.status === "failed" ? "error" : "warning", cause }
+            ))
         }
         case "RunSuspended":
           // The reason says until when, or for what: "sleeping until T", "waiting for signal S".
-          return Output.err(
-            `${Output.paint("⏾", "cyan", c)} ${event.run.workflow} ${event.run.id} suspended, ${event.reason}\n`
+          return say(
+            `${Output.paint("⏾", "cyan", c)} ${event.run.workflow} ${event.run.id} suspended, ${event.reason}`,
+            `run suspended, ${event.reason}`,
+            { run: event.run, fields: event.wakeAt === undefined ? {} : { wakeAt: new Date(event.wakeAt) } }
           )
         case "RunStopped":
-          return Output.err(`! ${event.run.workflow} ${event.run.id} stopped here: ${event.reason}\n`)
+          return say(
+            `! ${event.run.workflow} ${event.run.id} stopped here: ${event.reason}`,
+            `run stopped here: ${event.reason}`,
+            { run: event.run, severity: "warning" }
+          )
         case "ShutdownStarted":
-          return Output.err(
+          return say(
             event.inFlight === 0
-              ? `worker ${owner} stopping: no run in flight\n`
+              ? `worker ${owner} stopping: no run in flight`
               : `worker ${owner} stopping: ${event.inFlight} run${event.inFlight === 1 ? "" : "s"} in flight get ${
                 Duration.format(Duration.millis(event.graceMillis))
-              } to finish their step (a second signal exits at once)\n`
+              } to finish their step (a second signal exits at once)`,
+            "worker stopping",
+            { fields: { inFlight: event.inFlight, graceMillis: event.graceMillis } }
           )
         case "ShutdownFinished":
-          return event.interrupted === 0 ? Effect.void : Output.err(
+          return event.interrupted === 0 ? Effect.void : say(
             `worker ${owner}: ${event.interrupted} run${
               event.interrupted === 1 ? "" : "s"
-            } did not finish their step in time and were interrupted\n`
+            } did not finish their step in time and were interrupted`,
+            "runs interrupted at shutdown",
+            { severity: "warning", fields: { interrupted: event.interrupted } }
           )
         case "WakeupsLost":
-          return Output.err(`! worker ${owner}: wake-ups lost (${event.reason}); polling until they are back\n`)
+          // The worker's own warning says so, with its cause, in the structured formats.
+          return Effect.flatMap(
+            FiberRef.get(Output.logFormat),
+            (format) =>
+              format === "pretty"
+                ? Output.err(`! worker ${owner}: wake-ups lost (${event.reason}); polling until they are back\n`)
+                : Effect.void
+          )
         case "WakeupsRestored":
-          return Output.err(`worker ${owner}: wake-ups restored\n`)
+          return say(`worker ${owner}: wake-ups restored`, "wake-ups restored")
       }
     }
     return yield* Effect.gen(function*() {
-      yield* Output.err(
-        `worker ${owner} on ${StoreConfig.describe(spec)}: queues ${
-          (queues.length === 0 ? ["default"] : queues).join(", ")
-        }; concurrency ${concurrency}; lease ${Duration.format(Duration.millis(leaseMillis))}; workflows ${
-          names.join(", ")
-        }\n`
+      const claimed = queues.length === 0 ? ["default"] : queues
+      yield* say(
+        `worker ${owner} on ${StoreConfig.describe(spec)}: queues ${claimed.join(", ")}; concurrency ${concurrency}; ` +
+          `lease ${Duration.format(Duration.millis(leaseMillis))}; workflows ${names.join(", ")}`,
+        "worker started",
+        {
+          fields: {
+            store: StoreConfig.describe(spec),
+            queues: claimed,
+            concurrency,
+            leaseMillis,
+            workflows: names
+          }
+        }
       )
       workerRunning = true
       return yield* (Worker.run({
@@ -139,7 +207,9 @@ export const workerCommand: Command = (positionals, flags) =>
         owner,
         onEvent
       }) as Effect.Effect<never, never, Store.Store>).pipe(
-        Effect.onInterrupt(() => Output.err(`worker ${owner} stopped; unfinished runs were released and stay queued\n`))
+        Effect.onInterrupt(() =>
+          say(`worker ${owner} stopped; unfinished runs were released and stay queued`, "worker stopped")
+        )
       )
     }).pipe(Effect.provide(Layer.provideMerge(StoreConfig.layer(spec), Layer.mergeAll(Layer.empty, ...layers))))
   })

@@ -262,7 +262,12 @@ export const run = <A, E, R>(
             }
             // Each attempt has a scope of its own: what it acquires (Effect.acquireRelease) is
             // released when the attempt ends, whether it succeeds, fails, times out or is interrupted.
-            let attemptEffect = Effect.scoped(Effect.provideService(effect, StepContext, info)) as Effect.Effect<
+            // What it logs carries its step and attempt, beside the run's annotations from the engine.
+            let attemptEffect = Effect.annotateLogs(
+              Effect.scoped(Effect.provideService(effect, StepContext, info)),
+              "attempt",
+              attempt
+            ) as Effect.Effect<
               A,
               E | Failure.StepTimeout,
               Exclude<R, StepContext | Scope.Scope>
@@ -408,7 +413,7 @@ export const run = <A, E, R>(
             const decoded = step.decodeExit(Either.getOrThrow(encodedExit))
             return yield* (Either.isRight(decoded) ? decoded.right : finalExit) as Exit.Exit<A, E>
           }
-        }),
+        }).pipe(Effect.annotateLogs("stepId", slot.stepId)),
         execution.leave(slot)
       )
     }))
