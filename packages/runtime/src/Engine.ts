@@ -150,6 +150,15 @@ export const describeParseError = (
   }
 }
 
+/** Why a run whose step will retry is not progressing: an open circuit breaker, or a backoff. */
+const backingOffReason = (stepId: string, attempt: Execution.AttemptRecord): string => {
+  const until = new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
+  const error = attempt.error as { readonly _tag?: unknown; readonly breaker?: unknown } | undefined
+  return error?._tag === "CircuitOpen" && typeof error.breaker === "string"
+    ? `blocked by the open circuit breaker "${error.breaker}" until ${until} (attempt ${attempt.attempt} of step ${stepId} was refused)`
+    : `backing off until ${until} after attempt ${attempt.attempt} of step ${stepId}`
+}
+
 const idFor = (name: string, occurrence: number) => (occurrence === 1 ? name : `${name}#${occurrence}`)
 
 /** The branch path of a step id: everything before its last `/` (names cannot contain one). */
@@ -337,9 +346,7 @@ export const execute = <W extends Workflow.Any>(
               store.recordAttempt({
                 owner,
                 attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
-                reason: `backing off until ${
-                  new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
-                } after attempt ${attempt.attempt} of step ${slot.stepId}`,
+                reason: backingOffReason(slot.stepId, attempt),
                 now: attempt.finishedAt
               })
             ),
