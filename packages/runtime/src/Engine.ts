@@ -150,6 +150,17 @@ export const describeParseError = (
   }
 }
 
+/**
+ * Sleeps until the clock reads `wakeAt`. A timer may fire a millisecond early (Node's loop time
+ * lags the wall clock): a retry woken before a circuit breaker's `retryAfter` would be refused
+ * again, and spend an attempt for nothing.
+ */
+const sleepUntil = (wakeAt: number): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    now >= wakeAt
+      ? Effect.void
+      : Effect.zipRight(Effect.sleep(Duration.millis(wakeAt - now)), Effect.suspend(() => sleepUntil(wakeAt))))
+
 /** Why a run whose step will retry is not progressing: an open circuit breaker, or a backoff. */
 const backingOffReason = (stepId: string, attempt: Execution.AttemptRecord): string => {
   const until = new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
@@ -398,7 +409,7 @@ export const execute = <W extends Workflow.Any>(
               const remaining = wakeAt - now
               if (remaining <= 0) return Effect.void
               if (journalOnlyBody) return atFrontier()
-              if (remaining < suspendAfterMillis || path !== "") return Effect.sleep(Duration.millis(remaining))
+              if (remaining < suspendAfterMillis || path !== "") return sleepUntil(wakeAt)
               suspended ??= { wakeAt, reason }
               return Effect.interrupt
             })
