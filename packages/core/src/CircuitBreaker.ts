@@ -103,6 +103,8 @@ export type State =
     readonly trials: number
     /** Trial calls that succeeded. */
     readonly successes: number
+    /** When the latest trial call was let through. */
+    readonly lastTrialAt: number
   }
 
 /** The state of a breaker that never failed. */
@@ -209,6 +211,7 @@ const transition = (from: State, to: State, at: number): Transition => ({
  * Whether a call starting at `now` may go through. The one interpreter of the state machine with
  * `settle`: every backend uses both, so a breaker in the process and one in the store cannot
  * disagree. Open past its `until`, the breaker turns half-open and this call is the first trial.
+ * When nothing changes, the state returned is the one given (a backend may skip its write).
  */
 export const admit = (
   breaker: CircuitBreaker,
@@ -220,7 +223,7 @@ export const admit = (
       return { state, admission: { _tag: "Admitted", permit: { epoch: state.epoch, trial: false } } }
     case "Open": {
       if (now < state.until) return { state, admission: { _tag: "Rejected", retryAfter: state.until - now } }
-      const next: State = { _tag: "HalfOpen", epoch: state.epoch + 1, trials: 1, successes: 0 }
+      const next: State = { _tag: "HalfOpen", epoch: state.epoch + 1, trials: 1, successes: 0, lastTrialAt: now }
       return {
         state: next,
         admission: { _tag: "Admitted", permit: { epoch: next.epoch, trial: true } },
@@ -228,15 +231,20 @@ export const admit = (
       }
     }
     case "HalfOpen": {
-      // Every trial slot is taken: when they end is unknown. A failing trial reopens the breaker for
-      // a whole cooldown, so a retry sooner than that could only find it open again or closed.
-      if (state.trials >= breaker.halfOpenAttempts) {
-        return { state, admission: { _tag: "Rejected", retryAfter: breaker.cooldownMillis } }
+      if (state.trials < breaker.halfOpenAttempts) {
+        return {
+          state: { ...state, trials: state.trials + 1, lastTrialAt: now },
+          admission: { _tag: "Admitted", permit: { epoch: state.epoch, trial: true } }
+        }
       }
-      return {
-        state: { ...state, trials: state.trials + 1 },
-        admission: { _tag: "Admitted", permit: { epoch: state.epoch, trial: true } }
-      }
+      // Every trial slot is taken. Trials in flight for a whole cooldown are given up on (a worker
+      // that died holding one must not keep a shared breaker half-open for good): a new trial goes
+      // through, and the late ones count for nothing (a new epoch). Until then, a retry could only
+      // find the breaker still busy, open again, or closed.
+      const freedAt = state.lastTrialAt + breaker.cooldownMillis
+      if (now < freedAt) return { state, admission: { _tag: "Rejected", retryAfter: freedAt - now } }
+      const next: State = { ...state, epoch: state.epoch + 1, trials: 1, lastTrialAt: now }
+      return { state: next, admission: { _tag: "Admitted", permit: { epoch: next.epoch, trial: true } } }
     }
   }
 }
@@ -244,7 +252,8 @@ export const admit = (
 /**
  * The breaker's state after a call admitted with `permit` ended at `now`. A call that started in
  * another state (another epoch) no longer counts: a slow call that fails after the breaker opened
- * does not extend its cooldown, nor does one that succeeds close it.
+ * does not extend its cooldown, nor does one that succeeds close it. When nothing changes, the
+ * state returned is the one given.
  */
 export const settle = (
   breaker: CircuitBreaker,
@@ -313,7 +322,7 @@ export interface Snapshot {
   readonly state: StateName
   /** Failures counted now: toward the threshold while closed, those that opened it while open. */
   readonly failures: number
-  /** While open: milliseconds until a trial call may go through (0: the next call is one). */
+  /** Milliseconds until a trial call may go through (0: the next call may be one). */
   readonly retryAfter: number
   /** While half-open: trial calls in flight, and those that succeeded. */
   readonly trials: number
@@ -340,7 +349,15 @@ export const snapshot = (breaker: CircuitBreaker, state: State, now: number): Sn
         successes: 0
       }
     case "HalfOpen":
-      return { state: "half-open", failures: 0, retryAfter: 0, trials: state.trials, successes: state.successes }
+      return {
+        state: "half-open",
+        failures: 0,
+        retryAfter: state.trials < breaker.halfOpenAttempts
+          ? 0
+          : Math.max(0, state.lastTrialAt + breaker.cooldownMillis - now),
+        trials: state.trials,
+        successes: state.successes
+      }
   }
 }
 

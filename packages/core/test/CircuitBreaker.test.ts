@@ -259,7 +259,7 @@ describe("CircuitBreaker: half-open", () => {
       const trial = yield* Effect.fork(attempt(breaker, Effect.zipRight(Deferred.await(gate), dep.call)))
       yield* Effect.yieldNow()
       const second = yield* attempt(breaker, dep.call)
-      // Refused for a cooldown: when the trial ends is unknown, and a failing one reopens it for that long.
+      // Refused until the trial has had a whole cooldown: when it ends is unknown.
       expect(second).toEqual(Either.left(new Failure.CircuitOpen({ breaker: breaker.name, retryAfter: 5_000 })))
       expect(dep.state.calls).toBe(1)
       yield* Deferred.succeed(gate, undefined)
@@ -284,6 +284,31 @@ describe("CircuitBreaker: half-open", () => {
       yield* Deferred.succeed(gate, undefined)
       expect(yield* Fiber.join(trials)).toEqual([Either.right("ok 2"), Either.right("ok 3")])
       expect(yield* statusOf(breaker)).toBe("closed")
+    }))
+
+  it.effect("a trial in flight for a whole cooldown is given up on: a new trial goes through, the late one counts for nothing", () =>
+    Effect.gen(function*() {
+      const breaker = breakerWith({ failureThreshold: 1, cooldown: "5 seconds" })
+      const dep = dependency()
+      yield* attempt(breaker, dep.call)
+      yield* TestClock.adjust("5 seconds")
+      const gate = yield* Deferred.make<void>()
+      // A trial that hangs (or whose worker died, for a shared breaker).
+      const hung = yield* Effect.fork(attempt(breaker, Effect.zipRight(Deferred.await(gate), dep.call)))
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust("3 seconds")
+      const refused = yield* attempt(breaker, dep.call)
+      expect(refused).toEqual(Either.left(new Failure.CircuitOpen({ breaker: breaker.name, retryAfter: 2_000 })))
+      expect(yield* CircuitBreaker.state(breaker)).toMatchObject({ state: "half-open", trials: 1, retryAfter: 2_000 })
+      yield* TestClock.adjust("2 seconds")
+      dep.state.down = false
+      expect(yield* attempt(breaker, dep.call)).toEqual(Either.right("ok 2"))
+      expect(yield* statusOf(breaker)).toBe("closed")
+      // The hung trial fails at last: too late to reopen the breaker.
+      dep.state.down = true
+      yield* Deferred.succeed(gate, undefined)
+      expect(yield* Fiber.join(hung)).toMatchObject(Either.left({ _tag: "Unavailable" }))
+      expect(yield* CircuitBreaker.state(breaker)).toMatchObject({ state: "closed", failures: 0 })
     }))
 
   it.effect("an interrupted trial frees its slot and counts for nothing", () =>
