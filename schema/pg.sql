@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 6).
+-- weft's PostgreSQL schema after every migration (latest version 9).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -119,3 +119,11 @@ ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT COLLATE "C";
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+
+-- version 9: shared circuit breakers
+
+CREATE TABLE weft_circuit_breakers (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  state TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);

@@ -1,4 +1,4 @@
--- weft's SQLite schema after every migration (latest version 6).
+-- weft's SQLite schema after every migration (latest version 9).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 CREATE TABLE weft_attempts (
@@ -12,6 +12,12 @@ CREATE TABLE weft_attempts (
   delay_millis INTEGER,
   stop_reason TEXT,
   PRIMARY KEY (run_id, step_id, attempt)
+) STRICT;
+
+CREATE TABLE weft_circuit_breakers (
+  name TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE weft_locks (

@@ -243,6 +243,24 @@ CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id I
     pg: `ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT COLLATE "C";
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`
+  },
+  // Versions 7 and 8 are taken by other changes. Circuit breakers declared `shared`: one row per
+  // breaker name, its state (CircuitBreaker.State as JSON) changed under the row's lock, so every
+  // worker sees the same breaker. Only the PostgreSQL store uses it; the table exists in both
+  // dialects so that the schemas keep the same versions.
+  {
+    version: 9,
+    name: "shared circuit breakers",
+    sqlite: `CREATE TABLE weft_circuit_breakers (
+  name TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;`,
+    pg: `CREATE TABLE weft_circuit_breakers (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  state TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);`
   }
 ]
 
