@@ -466,11 +466,13 @@ export const protect: {
   2,
   <A, E, R>(self: Effect.Effect<A, E, R>, breaker: CircuitBreaker): Effect.Effect<A, E | Failure.CircuitOpen, R> =>
     // Uninterruptible around the call: an admitted call always gives its permit back (an
-    // interrupted trial must free its slot, or the breaker would stay half-open for good).
+    // interrupted trial must free its slot at once). Asking for a permit stays interruptible, so a
+    // store that does not answer cannot hold up a shutdown; a permit lost that way is a trial slot
+    // taken for one cooldown at most (see `admit`).
     Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
         const backend = yield* Backend
-        const { admission, transition } = yield* backend.admit(breaker, yield* Clock.currentTimeMillis)
+        const { admission, transition } = yield* restore(backend.admit(breaker, yield* Clock.currentTimeMillis))
         yield* report(breaker, transition)
         if (admission._tag === "Rejected") {
           yield* Metric.increment(Metric.tagged(rejections, "breaker", breaker.name))
