@@ -120,6 +120,14 @@ ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
+-- version 9: shared circuit breakers
+
+CREATE TABLE weft_circuit_breakers (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  state TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+
 -- version 10: correlation ids
 
 ALTER TABLE weft_runs ADD COLUMN correlation_id TEXT;

@@ -14,6 +14,12 @@ CREATE TABLE weft_attempts (
   PRIMARY KEY (run_id, step_id, attempt)
 ) STRICT;
 
+CREATE TABLE weft_circuit_breakers (
+  name TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+
 CREATE TABLE weft_locks (
   name TEXT PRIMARY KEY NOT NULL,
   locked_at INTEGER NOT NULL

@@ -131,6 +131,29 @@ describe("weft run", () => {
     expect(r.stderr.match(/→ fetch-report/g)?.length).toBe(2)
   })
 
+  it("a circuit breaker opens: refused attempts show CircuitOpen with its fields, and the run recovers", async () => {
+    const dir = tempDir()
+    const r = await weft(["run", example("circuit-breaker.ts"), "--input", `{"failures":2}`, "--store", storeIn(dir)])
+    expect(r.code).toBe(0)
+    expect(JSON.parse(r.stdout)).toEqual({ sku: "book", price: 1299 })
+    expect(r.stderr).toMatch(/circuit breaker "pricing-service" opened after 2 failures within 1m/)
+    expect(r.stderr).toMatch(
+      /✗ look-up-price attempt 3: CircuitOpen \{ breaker: "pricing-service", retryAfter: \d+ \} — retrying in \S+/
+    )
+    expect(r.stderr).toMatch(/circuit breaker "pricing-service" closed: trial calls succeeded/)
+    const show = await weft(["show", runIdOf(r.stderr), "--store", storeIn(dir), "--json"])
+    const attempts = JSON.parse(show.stdout).steps[0].attempts
+    expect(attempts.map((a: { error?: { tag: string } }) => a.error?.tag)).toEqual([
+      "ServiceUnavailable",
+      "ServiceUnavailable",
+      "CircuitOpen",
+      undefined
+    ])
+    expect(attempts[2].error.fields).toMatchObject({ breaker: "pricing-service" })
+    // The retry waited at least what the breaker asked.
+    expect(attempts[2].delayMillis).toBeGreaterThanOrEqual(attempts[2].error.fields.retryAfter)
+  })
+
   it("a second start with the same idempotency key returns the recorded run without running it again", async () => {
     const dir = tempDir()
     const first = await weft(["run", example("checkout.ts"), "--input", order("o-once"), "--store", storeIn(dir)])

@@ -221,6 +221,34 @@ const timedOut = {
   } satisfies Store.Journal
 }
 
+// --- fixture: a circuit breaker opens ---------------------------------------------------------
+
+const gatewayDown = (n: number) => ({ _tag: "GatewayTimeout", afterMs: n })
+const circuitOpen = (retryAfter: number) => ({ _tag: "CircuitOpen", breaker: "payment-gateway", retryAfter })
+const breakerOpen = {
+  run: makeRun({ failure: { _tag: "Fail", error: circuitOpen(29_800) }, finishedAt: T0 + 30_250 }),
+  journal: {
+    steps: [
+      reserveStock,
+      step("charge-card", 1, T0 + 17, T0 + 30_240, failure({ _tag: "Fail", error: circuitOpen(29_800) }), 3)
+    ],
+    attempts: [
+      reserveStockAttempt,
+      attempt("charge-card", 1, T0 + 17, T0 + 217, { outcome: "failure", error: gatewayDown(1), delayMillis: 200 }),
+      attempt("charge-card", 2, T0 + 417, T0 + 440, {
+        outcome: "failure",
+        error: circuitOpen(29_800),
+        delayMillis: 29_800
+      }),
+      attempt("charge-card", 3, T0 + 30_240, T0 + 30_240, {
+        outcome: "failure",
+        error: circuitOpen(29_800),
+        stopReason: "attempts-exhausted"
+      })
+    ]
+  } satisfies Store.Journal
+}
+
 const traceOf = (fixture: { run: Store.RunRecord; journal: Store.Journal }) =>
   Trace.fromHistory(fixture.run, fixture.journal)
 
@@ -479,6 +507,20 @@ describe("Render.failureTree", () => {
          └─ 2 StepTimeout { step: "ship", attempt: 2, timeoutMillis: 5000 }  attempts exhausted
       cause: StepTimeout { step: "ship", attempt: 2, timeoutMillis: 5000 }
           step "ship" attempt 2 timed out after 5000ms"
+    `)
+  })
+
+  it("draws refusals of an open circuit breaker with the breaker and its retryAfter", () => {
+    expect(Render.failureTree(traceOf(breakerOpen), plain)).toMatchInlineSnapshot(`
+      "✗ checkout 3f2a6c1e failed in 30.2s: CircuitOpen
+      checkout(3f2a6c1e-8d0b-4c3e-9a57-1f0e2d3c4b5a)
+      ├─ ✓ reserve-stock  12ms
+      └─ ✗ charge-card    3 attempts, 30.2s
+         ├─ 1 GatewayTimeout { afterMs: 1 }  retried after 200ms
+         ├─ 2 CircuitOpen { breaker: "payment-gateway", retryAfter: 29800 }  retried after 29.8s
+         └─ 3 CircuitOpen { breaker: "payment-gateway", retryAfter: 29800 }  attempts exhausted
+      cause: CircuitOpen { breaker: "payment-gateway", retryAfter: 29800 }
+          circuit breaker "payment-gateway" is open: calls fail fast for another 29800ms"
     `)
   })
 

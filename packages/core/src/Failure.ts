@@ -75,10 +75,6 @@ export class SignalTimeout extends Schema.TaggedError<SignalTimeout>("@weft/core
 /** Failures the engine itself can add to any workflow's error channel. */
 export type RunFailure = NonDeterminism | Cancelled
 
-/** Every built-in failure, for encoding a run's Cause whatever its workflow declared. */
-export const BuiltIn = Schema.Union(StepTimeout, SignalTimeout, InputInvalid, NonDeterminism, Cancelled)
-export type BuiltIn = typeof BuiltIn.Type
-
 /** Whether an error asks to be retried (`retryable = true` on the error value). */
 export const isRetryable = (error: unknown): boolean =>
   Predicate.isObject(error) && "retryable" in error && error.retryable === true
@@ -160,3 +156,25 @@ export const Defect: Schema.Schema<unknown, DefectEncoded> = Schema.transform(De
   decode: decodeDefect,
   encode: (value) => encodeDefect(value)
 }).annotations({ identifier: "Defect" })
+
+/**
+ * A circuit breaker is open: the call was refused without reaching the dependency. `retryAfter` is
+ * the number of milliseconds until the breaker will let a trial call through; a retry policy waits
+ * at least that long. Retryable: the dependency may be back by then.
+ */
+export class CircuitOpen extends Schema.TaggedError<CircuitOpen>("@weft/core/CircuitOpen")("CircuitOpen", {
+  breaker: Schema.String,
+  retryAfter: Schema.Number
+}) {
+  readonly retryable = true
+  get message(): string {
+    return `circuit breaker "${this.breaker}" is open: calls fail fast for another ${this.retryAfter}ms`
+  }
+}
+
+/**
+ * Every built-in failure, for encoding a run's Cause whatever its workflow declared. (Last in the
+ * file: a class cannot be used before its declaration runs.)
+ */
+export const BuiltIn = Schema.Union(StepTimeout, SignalTimeout, InputInvalid, NonDeterminism, Cancelled, CircuitOpen)
+export type BuiltIn = typeof BuiltIn.Type

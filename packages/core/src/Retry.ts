@@ -219,6 +219,16 @@ export const delayFor = (policy: Exponential | Fixed, attempt: number, random: n
   return Math.max(0, rounded >= lower ? rounded : jittered)
 }
 
+/**
+ * The `retryAfter` of an error (milliseconds until the failing dependency can take a call again),
+ * when it has a finite, non-negative numeric one: `Failure.CircuitOpen` does, and any error may.
+ */
+export const retryAfterOf = (error: unknown): number | undefined => {
+  if (typeof error !== "object" || error === null || !("retryAfter" in error)) return undefined
+  const value = error.retryAfter
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined
+}
+
 /** The input of `decide`. */
 export interface DecideInput {
   /** The attempt that just failed, 1-based. */
@@ -233,8 +243,9 @@ export interface DecideInput {
 }
 
 /**
- * The one interpreter of retry policies. `within` never lets a retry sleep past the limit:
- * when `elapsed + delay` exceeds it, retrying stops now.
+ * The one interpreter of retry policies. The delay is at least the error's `retryAfter` when it
+ * has one (`retryAfterOf`). `within` never lets a retry sleep past the limit: when
+ * `elapsed + delay` exceeds it, retrying stops now.
  */
 export const decide = (policy: Policy, input: DecideInput): Decision => {
   if (!isRetryableOutcome(policy, input.outcome)) {
@@ -249,6 +260,10 @@ export const decide = (policy: Policy, input: DecideInput): Decision => {
   } else {
     delayMillis = delayFor(policy, input.attempt, input.random)
   }
+  // An error that says when the dependency can take a call again (CircuitOpen, an HTTP 429's
+  // Retry-After) is not retried sooner: an earlier attempt could only fail the same way.
+  const floor = input.outcome._tag === "Fail" ? retryAfterOf(input.outcome.error) : undefined
+  if (floor !== undefined && floor > delayMillis) delayMillis = floor
   if (policy.withinMillis !== undefined && input.elapsedMillis + delayMillis > policy.withinMillis) {
     return { _tag: "Stop", reason: "within-exceeded" }
   }

@@ -24,7 +24,7 @@ export const TypeId: unique symbol = Symbol.for("@weft/core/Workflow")
 export type TypeId = typeof TypeId
 
 /** The built-in failures a workflow body may fail with without declaring them. */
-export type BodyBuiltIn = Failure.StepTimeout | Failure.SignalTimeout | Failure.RunFailure
+export type BodyBuiltIn = Failure.StepTimeout | Failure.CircuitOpen | Failure.SignalTimeout | Failure.RunFailure
 
 /**
  * A workflow definition.

@@ -2,10 +2,13 @@
  * @weft/core: the workflow DSL. Pure definitions and step semantics; no I/O.
  */
 
+/** Circuit breakers: stop calling a dependency that keeps failing, fail fast, try again later. */
+export * as CircuitBreaker from "./CircuitBreaker.js"
+
 /** The contract between the DSL and an engine: a run's journal as steps see it. */
 export * as Execution from "./Execution.js"
 
-/** The built-in failures (StepTimeout, InputInvalid, NonDeterminism, Cancelled) and the Defect schema. */
+/** The built-in failures (StepTimeout, CircuitOpen, InputInvalid, NonDeterminism, Cancelled) and the Defect schema. */
 export * as Failure from "./Failure.js"
 
 /** Retry policies as data, with one interpreter. */

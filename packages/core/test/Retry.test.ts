@@ -340,6 +340,87 @@ describe("Retry.decide", () => {
   })
 })
 
+describe("Retry: an error's retryAfter is the least delay", () => {
+  const open = (retryAfter: number) => new Failure.CircuitOpen({ breaker: "gateway", retryAfter })
+
+  it("CircuitOpen is retryable by default, after max(policy delay, retryAfter)", () => {
+    const policy = Retry.fixed({ delay: "100 millis", attempts: 5 })
+    expect(after(policy, 1, { outcome: fail(open(30_000)) })).toEqual({ _tag: "Retry", delayMillis: 30_000 })
+    // A retryAfter shorter than the policy's delay changes nothing.
+    expect(after(policy, 1, { outcome: fail(open(40)) })).toEqual({ _tag: "Retry", delayMillis: 100 })
+    expect(after(policy, 1, { outcome: fail(open(0)) })).toEqual({ _tag: "Retry", delayMillis: 100 })
+  })
+
+  it("applies to any error with a numeric retryAfter (an HTTP 429), after jitter and max", () => {
+    class TooManyRequests extends Schema.TaggedError<TooManyRequests>()("TooManyRequests", {
+      retryAfter: Schema.Number
+    }) {
+      readonly retryable = true
+    }
+    const policy = Retry.exponential({ base: "1 second", max: "2 seconds", attempts: 5, jitter: true })
+    // max caps the policy's own delay, not the dependency's answer.
+    expect(after(policy, 4, { outcome: fail(new TooManyRequests({ retryAfter: 60_000 })), random: 0.999999 }))
+      .toEqual({ _tag: "Retry", delayMillis: 60_000 })
+    // Fractions of a millisecond round up: never sooner than asked.
+    expect(after(policy, 1, { outcome: fail(new TooManyRequests({ retryAfter: 5000.2 })) })).toEqual({
+      _tag: "Retry",
+      delayMillis: 5001
+    })
+  })
+
+  it("ignores a retryAfter that is not a finite non-negative number", () => {
+    expect(Retry.retryAfterOf(open(250))).toBe(250)
+    for (
+      const error of [{ retryAfter: "30" }, { retryAfter: -1 }, { retryAfter: Number.NaN }, { retryAfter: Infinity }]
+    ) {
+      expect(Retry.retryAfterOf(error), JSON.stringify(error)).toBeUndefined()
+    }
+    expect(Retry.retryAfterOf(undefined)).toBeUndefined()
+    expect(Retry.retryAfterOf("retryAfter")).toBeUndefined()
+  })
+
+  it("does not make a retry of what the policy would not retry", () => {
+    expect(after(Retry.fixed({ delay: "10 millis", abortOn: ["CircuitOpen"] }), 1, { outcome: fail(open(500)) }))
+      .toEqual({ _tag: "Stop", reason: "not-retryable" })
+    expect(after(Retry.fixed({ delay: "10 millis", attempts: 2 }), 2, { outcome: fail(open(500)) })).toEqual({
+      _tag: "Stop",
+      reason: "attempts-exhausted"
+    })
+    // A defect is never a Fail outcome: its retryAfter is not looked at.
+    const policy = Retry.fixed({ delay: "10 millis", retryDefects: true })
+    expect(after(policy, 1, { outcome: die(open(500)) })).toEqual({ _tag: "Retry", delayMillis: 10 })
+  })
+
+  it("within never sleeps past the limit: a retryAfter that would cross it stops the retries", () => {
+    const policy = Retry.fixed({ delay: "100 millis", attempts: 10, within: "10 seconds" })
+    expect(after(policy, 1, { outcome: fail(open(9_000)), elapsedMillis: 1_000 })).toEqual({
+      _tag: "Retry",
+      delayMillis: 9_000
+    })
+    expect(after(policy, 1, { outcome: fail(open(9_001)), elapsedMillis: 1_000 })).toEqual({
+      _tag: "Stop",
+      reason: "within-exceeded"
+    })
+  })
+
+  it("schedule policies wait at least retryAfter too", () => {
+    const policy = Retry.schedule(Schedule.spaced("1 second"), { attempts: 3 })
+    expect(after(policy, 1, { outcome: fail(open(5_000)), scheduleDelayMillis: Option.some(1_000) })).toEqual({
+      _tag: "Retry",
+      delayMillis: 5_000
+    })
+  })
+
+  it.effect("toSchedule waits retryAfter as a step would", () =>
+    Effect.gen(function*() {
+      const { starts } = yield* driveToSchedule(
+        Retry.fixed({ delay: "100 millis", attempts: 3 }),
+        (n) => open(n === 1 ? 2_500 : 0)
+      )
+      expect(starts).toEqual([0, 2_500, 2_600])
+    }))
+})
+
 /** Runs an always-failing effect under `Effect.retry(toSchedule(policy))` and reports when each attempt started. */
 const driveToSchedule = (policy: Retry.Policy, errorFor: (attempt: number) => unknown) =>
   Effect.gen(function*() {

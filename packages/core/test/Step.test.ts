@@ -10,7 +10,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import type { ProgressEvent } from "../src/Execution.js"
-import { Failure, Retry, Step, Workflow } from "../src/index.js"
+import { CircuitBreaker, Failure, Retry, Step, Workflow } from "../src/index.js"
 import * as TestExecution from "./TestExecution.js"
 
 class CardDeclined extends Schema.TaggedError<CardDeclined>()("CardDeclined", { code: Schema.String }) {}
@@ -965,5 +965,155 @@ describe("Step resources", () => {
       yield* TestClock.adjust("1 millis")
       yield* Fiber.interrupt(fiber)
       expect(held.events).toEqual(["open 1", "close 1 Failure"])
+    }))
+})
+
+describe("Step: circuit breakers", () => {
+  /** A payment gateway that fails with GatewayTimeout while `down`, counting the calls that reach it. */
+  const gatewayDependency = () => {
+    const state = { down: true, calls: 0 }
+    const charge = Effect.suspend(() => {
+      state.calls++
+      return state.down
+        ? Effect.fail(new GatewayTimeout({ afterMs: state.calls }))
+        : Effect.succeed(`ch_${state.calls}`)
+    })
+    return { state, charge }
+  }
+
+  it.effect("a dependency down: refused attempts are recorded, do not call it, wait retryAfter, and the step recovers", () =>
+    Effect.gen(function*() {
+      const breaker = CircuitBreaker.make({
+        name: "step-gateway",
+        failureThreshold: 2,
+        window: "1 minute",
+        cooldown: "10 seconds"
+      })
+      const gateway = gatewayDependency()
+      const charge = Step.make({
+        name: "charge",
+        success: Schema.String,
+        error: GatewayTimeout,
+        retry: Retry.fixed({ delay: "100 millis", attempts: 6 }),
+        circuitBreaker: breaker,
+        run: () => gateway.charge
+      })
+      const exec = TestExecution.make()
+      const fiber = yield* Effect.fork(exec.run(charge()))
+      // t=0 and t=100 fail and trip the breaker; t=200 is refused and waits the 9.9 s left; the trial
+      // at t=10100 fails and reopens it; t=10200 is refused; the gateway is back for the trial at 20100.
+      yield* TestClock.adjust("15 seconds")
+      expect(gateway.state.calls).toBe(3)
+      gateway.state.down = false
+      yield* TestClock.adjust("5100 millis")
+      expect(yield* Fiber.join(fiber)).toBe("ch_4")
+      expect(gateway.state.calls).toBe(4)
+
+      const open = (retryAfter: number) => ({ _tag: "CircuitOpen", breaker: "step-gateway", retryAfter })
+      const timeout = (afterMs: number) => ({ _tag: "GatewayTimeout", afterMs })
+      expect(exec.attempts("charge").map((a) => [a.attempt, a.startedAt, a.outcome, a.error, a.delayMillis])).toEqual([
+        [1, 0, "failure", timeout(1), 100],
+        [2, 100, "failure", timeout(2), 100],
+        [3, 200, "failure", open(9_900), 9_900],
+        [4, 10_100, "failure", timeout(3), 100],
+        [5, 10_200, "failure", open(9_900), 9_900],
+        [6, 20_100, "success", undefined, undefined]
+      ])
+      expect(TestExecution.eventsOf(exec, "StepRetrying").map((e) => Failure.tagOf(e.error))).toEqual([
+        "GatewayTimeout",
+        "GatewayTimeout",
+        "CircuitOpen",
+        "GatewayTimeout",
+        "CircuitOpen"
+      ])
+      expect(yield* CircuitBreaker.state(breaker)).toMatchObject({ state: "closed", failures: 0 })
+    }))
+
+  it.effect("one breaker across steps: a step refused without running fails with CircuitOpen once its retries run out", () =>
+    Effect.gen(function*() {
+      const breaker = CircuitBreaker.make({ name: "shared-across-steps", failureThreshold: 1, cooldown: "1 minute" })
+      const gateway = gatewayDependency()
+      const charge = Step.make({
+        name: "charge",
+        error: GatewayTimeout,
+        retry: Retry.none,
+        circuitBreaker: breaker,
+        run: () => gateway.charge
+      })
+      const refund = Step.make({
+        name: "refund",
+        error: GatewayTimeout,
+        retry: Retry.fixed({ delay: "1 second", attempts: 2, within: "30 seconds" }),
+        circuitBreaker: breaker,
+        run: () => gateway.charge
+      })
+      const exec = TestExecution.make()
+      expect(yield* Effect.flip(exec.run(charge()))).toBeInstanceOf(GatewayTimeout)
+      // The second attempt would wait the 60 s the breaker asks: past `within`, so it stops now.
+      const error = yield* Effect.flip(exec.run(refund()))
+      expect(error).toBeInstanceOf(Failure.CircuitOpen)
+      expect(error).toEqual(new Failure.CircuitOpen({ breaker: "shared-across-steps", retryAfter: 60_000 }))
+      expect(gateway.state.calls).toBe(1)
+      expect(exec.attempts("refund")).toMatchObject([{ attempt: 1, outcome: "failure", stopReason: "within-exceeded" }])
+      // Journaled as the built-in failure it is, and replayed as the same class.
+      expect(exec.completed().get("refund")).toEqual({
+        _tag: "Failure",
+        cause: { _tag: "Fail", error: { _tag: "CircuitOpen", breaker: "shared-across-steps", retryAfter: 60_000 } }
+      })
+      const replayed = yield* Effect.flip(
+        TestExecution.make({ seed: exec.journal() }).run(Effect.zipRight(Effect.exit(charge()), refund()))
+      )
+      expect(replayed).toBeInstanceOf(Failure.CircuitOpen)
+      expect(gateway.state.calls).toBe(1)
+    }))
+
+  it.effect("the breaker wraps the attempt's timeout: a StepTimeout counts as a failure", () =>
+    Effect.gen(function*() {
+      const breaker = CircuitBreaker.make({ name: "slow-dependency", failureThreshold: 1, cooldown: "1 minute" })
+      let calls = 0
+      const report = Step.make({
+        name: "report",
+        timeout: "1 second",
+        retry: Retry.fixed({ delay: "10 millis", attempts: 2 }),
+        circuitBreaker: breaker,
+        run: () => Effect.suspend(() => (calls++, Effect.never))
+      })
+      const fiber = yield* Effect.fork(Effect.flip(TestExecution.make().run(report())))
+      yield* TestClock.adjust("1 second")
+      expect(yield* CircuitBreaker.state(breaker)).toMatchObject({ state: "open", failures: 1 })
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Fiber.join(fiber)
+      expect(error).toEqual(new Failure.CircuitOpen({ breaker: "slow-dependency", retryAfter: 59_990 }))
+      expect(calls).toBe(1)
+    }))
+
+  it.effect("a resumed step refused before the crash waits what is left of retryAfter, then tries again", () =>
+    Effect.gen(function*() {
+      const breaker = CircuitBreaker.make({ name: "resumed", failureThreshold: 1, cooldown: "10 seconds" })
+      const gateway = gatewayDependency()
+      gateway.state.down = false
+      const charge = Step.make({
+        name: "charge",
+        success: Schema.String,
+        error: GatewayTimeout,
+        retry: Retry.fixed({ delay: "100 millis", attempts: 3 }),
+        circuitBreaker: breaker,
+        run: () => gateway.charge
+      })
+      const seed = [crashed("charge", [{
+        attempt: 1,
+        startedAt: 0,
+        finishedAt: 0,
+        outcome: "failure",
+        error: { _tag: "CircuitOpen", breaker: "resumed", retryAfter: 5_000 },
+        delayMillis: 5_000
+      }])]
+      const exec = TestExecution.make({ seed })
+      const fiber = yield* Effect.fork(exec.run(charge()))
+      yield* TestClock.adjust("4999 millis")
+      expect(gateway.state.calls).toBe(0)
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(fiber)).toBe("ch_1")
+      expect(exec.attempts("charge").map((a) => a.attempt)).toEqual([1, 2])
     }))
 })

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { Execution } from "../src/Execution.js"
 import type { Failure } from "../src/index.js"
-import { Retry, Step, Workflow } from "../src/index.js"
+import { CircuitBreaker, Retry, Step, Workflow } from "../src/index.js"
 
 type Equals<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true : false
 type Assert<T extends true> = T
@@ -260,4 +260,65 @@ export type PrimitiveChecks = [
   Assert<Equals<typeof Workflow.random, Effect.Effect<number, never, Execution>>>,
   Assert<Equals<typeof Workflow.uuid, Effect.Effect<string, never, Execution>>>,
   Assert<Equals<typeof Step.context, Effect.Effect<Step.Info, never, typeof Step.StepContext.Identifier>>>
+]
+
+// --- Circuit breakers ------------------------------------------------------------------------
+
+const gateway = CircuitBreaker.make({ name: "payment-gateway", failureThreshold: 5, window: "30 seconds" })
+
+// A breaker adds CircuitOpen to the step's errors, and a policy may name it.
+export const chargeWithBreaker = Step.make({
+  name: "charge-card",
+  error: Schema.Union(CardDeclined, GatewayTimeout),
+  retry: Retry.fixed({ delay: "1 second", retryOn: ["GatewayTimeout", "CircuitOpen"] }),
+  timeout: "10 seconds",
+  circuitBreaker: gateway,
+  run: (order: Order) => Effect.flatMap(Payments, (payments) => payments.charge(order.amount))
+})
+export const inlineWithBreaker = Step.run("inline", Effect.succeed(1), { circuitBreaker: gateway })
+export type BreakerChecks = [
+  Assert<
+    Equals<
+      ErrorOf<typeof chargeWithBreaker>,
+      CardDeclined | GatewayTimeout | Failure.StepTimeout | Failure.CircuitOpen
+    >
+  >,
+  Assert<Equals<Effect.Effect.Error<typeof inlineWithBreaker>, Failure.CircuitOpen>>
+]
+
+// Around any effect, data-last or data-first.
+export const protectedEffect = Effect.fail(new CardDeclined({ code: "x" })).pipe(CircuitBreaker.protect(gateway))
+export const protectedFirst = CircuitBreaker.protect(Effect.succeed("ok"), gateway)
+export type ProtectChecks = [
+  Assert<Equals<Effect.Effect.Error<typeof protectedEffect>, CardDeclined | Failure.CircuitOpen>>,
+  Assert<Equals<typeof protectedFirst, Effect.Effect<string, Failure.CircuitOpen>>>
+]
+
+export const withoutCircuitOpen = Step.make({
+  name: "plain",
+  // @ts-expect-error a policy names the step's tags, StepTimeout and CircuitOpen only
+  retry: Retry.fixed({ delay: "1 second", retryOn: ["Nope"] }),
+  run: () => Effect.succeed(1)
+})
+
+// A workflow body may fail with CircuitOpen without declaring it.
+export const checkoutWithBreaker = Workflow.make({
+  name: "checkout-with-breaker",
+  input: Order,
+  success: Receipt,
+  error: Schema.Union(CardDeclined, GatewayTimeout),
+  run: (order) => Effect.map(chargeWithBreaker(order), ({ chargeId }) => ({ orderId: order.id, chargeId }))
+})
+export type CheckoutWithBreakerChecks = [
+  Assert<
+    Equals<
+      Workflow.Error<typeof checkoutWithBreaker>,
+      | CardDeclined
+      | GatewayTimeout
+      | Failure.StepTimeout
+      | Failure.CircuitOpen
+      | Failure.NonDeterminism
+      | Failure.Cancelled
+    >
+  >
 ]

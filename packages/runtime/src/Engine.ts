@@ -157,6 +157,26 @@ export const describeParseError = (
   }
 }
 
+/**
+ * Sleeps until the clock reads `wakeAt`. A timer may fire a millisecond early (Node's loop time
+ * lags the wall clock): a retry woken before a circuit breaker's `retryAfter` would be refused
+ * again, and spend an attempt for nothing.
+ */
+const sleepUntil = (wakeAt: number): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    now >= wakeAt
+      ? Effect.void
+      : Effect.zipRight(Effect.sleep(Duration.millis(wakeAt - now)), Effect.suspend(() => sleepUntil(wakeAt))))
+
+/** Why a run whose step will retry is not progressing: an open circuit breaker, or a backoff. */
+const backingOffReason = (stepId: string, attempt: Execution.AttemptRecord): string => {
+  const until = new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
+  const error = attempt.error as { readonly _tag?: unknown; readonly breaker?: unknown } | undefined
+  return error?._tag === "CircuitOpen" && typeof error.breaker === "string"
+    ? `blocked by the open circuit breaker "${error.breaker}" until ${until} (attempt ${attempt.attempt} of step ${stepId} was refused)`
+    : `backing off until ${until} after attempt ${attempt.attempt} of step ${stepId}`
+}
+
 const idFor = (name: string, occurrence: number) => (occurrence === 1 ? name : `${name}#${occurrence}`)
 
 /** The branch path of a step id: everything before its last `/` (names cannot contain one). */
@@ -349,9 +369,7 @@ export const execute = <W extends Workflow.Any>(
               store.recordAttempt({
                 owner,
                 attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
-                reason: `backing off until ${
-                  new Date(attempt.finishedAt + (attempt.delayMillis ?? 0)).toISOString()
-                } after attempt ${attempt.attempt} of step ${slot.stepId}`,
+                reason: backingOffReason(slot.stepId, attempt),
                 now: attempt.finishedAt
               })
             ),
@@ -401,7 +419,7 @@ export const execute = <W extends Workflow.Any>(
           const remaining = wakeAt - now
           if (remaining <= 0) return Effect.void
           if (journalOnlyBody) return atFrontier()
-          const sleep = Effect.sleep(Duration.millis(remaining))
+          const sleep = sleepUntil(wakeAt)
           return remaining < suspendAfterMillis ? sleep : strands.park({ wakeAt, reason }, sleep)
         }),
       takeSignal: (slot, name, deadline) =>

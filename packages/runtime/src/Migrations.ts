@@ -244,8 +244,25 @@ CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id I
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`
   },
-  // Versions 7 to 9 belong to other changes; a migration is applied by its version, whatever the
-  // order of arrival. The correlation id is the caller's, given at start and put on every log line.
+  // Circuit breakers declared `shared`: one row per
+  // breaker name, its state (CircuitBreaker.State as JSON) changed under the row's lock, so every
+  // worker sees the same breaker. Only the PostgreSQL store uses it; the table exists in both
+  // dialects so that the schemas keep the same versions.
+  {
+    version: 9,
+    name: "shared circuit breakers",
+    sqlite: `CREATE TABLE weft_circuit_breakers (
+  name TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;`,
+    pg: `CREATE TABLE weft_circuit_breakers (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  state TEXT NOT NULL,
+  updated_at BIGINT NOT NULL
+);`
+  },
+  // The correlation id is the caller's, given at start and put on every log line.
   {
     version: 10,
     name: "correlation ids",

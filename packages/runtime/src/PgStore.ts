@@ -1,12 +1,14 @@
 /**
  * The shared store: the SQL store on a PostgreSQL server through @effect/sql-pg (node-postgres),
  * with a bounded connection pool. A server that cannot be reached, or a URL that cannot be used,
- * fails with StoreUnavailable saying which server and why.
+ * fails with StoreUnavailable saying which server and why. Circuit breakers declared `shared` keep
+ * their state here, so every worker on the database sees the same breaker.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
+import { CircuitBreaker } from "@weft/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,6 +18,7 @@ import type { SchemaTooNew } from "./Errors.js"
 import { StoreUnavailable } from "./Errors.js"
 import * as PgListener from "./internal/PgListener.js"
 import * as PgPrepared from "./internal/PgPrepared.js"
+import * as SharedBreakers from "./internal/SharedBreakers.js"
 import * as Migrations from "./Migrations.js"
 import * as SqlStore from "./SqlStore.js"
 import { Store } from "./Store.js"
@@ -40,15 +43,17 @@ export const defaultMaxConnections = 10
 /** The PostgreSQL store on the database at `url`, with a pool of at most 10 connections. */
 export const layer = (
   options: { readonly url: string }
-): Layer.Layer<Store | SqlClient.SqlClient, SchemaTooNew | StoreUnavailable> => layerWith(options)
+): Layer.Layer<Store | SqlClient.SqlClient | CircuitBreaker.Backend, SchemaTooNew | StoreUnavailable> =>
+  layerWith(options)
 
 /**
  * The PostgreSQL store with every option. The layer also provides its `SqlClient`, so that other
- * parts of the runtime share the pool.
+ * parts of the runtime share the pool, and the `CircuitBreaker.Backend` that keeps `shared`
+ * breakers in the database.
  */
 export const layerWith = (
   options: Options
-): Layer.Layer<Store | SqlClient.SqlClient, SchemaTooNew | StoreUnavailable> =>
+): Layer.Layer<Store | SqlClient.SqlClient | CircuitBreaker.Backend, SchemaTooNew | StoreUnavailable> =>
   Layer.scopedContext(
     Effect.gen(function*() {
       const maxConnections = options.maxConnections ?? defaultMaxConnections
@@ -111,7 +116,11 @@ export const layerWith = (
       const store = yield* SqlStore.makeWith({ ...options.store, sharedWakeups }).pipe(
         Effect.provideService(SqlClient.SqlClient, client)
       )
-      return Context.make(Store, store).pipe(Context.add(SqlClient.SqlClient, client))
+      const breakers = yield* SharedBreakers.make.pipe(Effect.provideService(SqlClient.SqlClient, client))
+      return Context.make(Store, store).pipe(
+        Context.add(SqlClient.SqlClient, client),
+        Context.add(CircuitBreaker.Backend, breakers)
+      )
     })
   ).pipe(Layer.provide(Reactivity.layer))
 

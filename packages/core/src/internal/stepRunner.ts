@@ -1,6 +1,6 @@
 /**
  * The semantics of one step, independent of storage: look up the journal, replay a recorded
- * result, or run attempts under the retry policy and timeout, recording each one.
+ * result, or run attempts under the retry policy, timeout and circuit breaker, recording each one.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -15,6 +15,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as CircuitBreaker from "../CircuitBreaker.js"
 import type { AttemptRecord, StepKind } from "../Execution.js"
 import { Execution, interruptedAttempts, journalOnly } from "../Execution.js"
 import * as Failure from "../Failure.js"
@@ -82,6 +83,7 @@ export interface CompiledStep {
   readonly kind: StepKind
   readonly policy: Retry.Policy
   readonly timeoutMillis: number | undefined
+  readonly circuitBreaker: CircuitBreaker.CircuitBreaker | undefined
   readonly encodeExit: (exit: Exit.Exit<unknown, unknown>) => Either.Either<unknown, unknown>
   readonly decodeExit: (encoded: unknown) => Either.Either<Exit.Exit<unknown, unknown>, unknown>
   readonly encodeError: (error: unknown) => Either.Either<unknown, unknown>
@@ -95,10 +97,11 @@ export const compile = (options: {
   readonly error: Schema.Schema.AnyNoContext | undefined
   readonly retry: Retry.Policy | undefined
   readonly timeout: Duration.DurationInput | undefined
+  readonly circuitBreaker?: CircuitBreaker.CircuitBreaker | undefined
 }): CompiledStep => {
   const errorSchema: Schema.Schema.AnyNoContext = options.error === undefined
-    ? Failure.StepTimeout
-    : Schema.Union(options.error, Failure.StepTimeout)
+    ? Schema.Union(Failure.StepTimeout, Failure.CircuitOpen)
+    : Schema.Union(options.error, Failure.StepTimeout, Failure.CircuitOpen)
   const exitSchema = Schema.Exit({
     success: options.success ?? Json,
     failure: errorSchema,
@@ -109,6 +112,7 @@ export const compile = (options: {
     kind: options.kind,
     policy: options.retry ?? Retry.defaultPolicy,
     timeoutMillis: options.timeout === undefined ? undefined : Duration.toMillis(Duration.decode(options.timeout)),
+    circuitBreaker: options.circuitBreaker,
     encodeExit: Schema.encodeEither(exitSchema) as CompiledStep["encodeExit"],
     decodeExit: Schema.decodeUnknownEither(exitSchema) as CompiledStep["decodeExit"],
     encodeError: Schema.encodeEither(errorSchema),
@@ -116,8 +120,12 @@ export const compile = (options: {
   }
 }
 
-const backingOff = (stepId: string, attempt: number, until: number) =>
-  `backing off until ${new Date(until).toISOString()} after attempt ${attempt} of step ${stepId}`
+const backingOff = (stepId: string, attempt: number, until: number, error?: unknown) =>
+  error instanceof Failure.CircuitOpen
+    ? `blocked by the open circuit breaker "${error.breaker}" until ${
+      new Date(until).toISOString()
+    } (attempt ${attempt} of step ${stepId} was refused)`
+    : `backing off until ${new Date(until).toISOString()} after attempt ${attempt} of step ${stepId}`
 
 /**
  * How a compensation retries unless its step says otherwise: patiently, defects included (an error
@@ -185,7 +193,11 @@ export const run = <A, E, R>(
   step: CompiledStep,
   effect: Effect.Effect<A, E, R>,
   compensation?: Compensation<A> | undefined
-): Effect.Effect<A, E | Failure.StepTimeout, Exclude<R, StepContext | Scope.Scope> | Execution> =>
+): Effect.Effect<
+  A,
+  E | Failure.StepTimeout | Failure.CircuitOpen,
+  Exclude<R, StepContext | Scope.Scope> | Execution
+> =>
   Effect.flatMap(Execution, (execution) =>
     Effect.flatMap(execution.enter(step.name, step.kind), (slot) => {
       // A step that succeeded registers its compensation, on replay as on its first run, so the
@@ -244,7 +256,10 @@ export const run = <A, E, R>(
                 untilMillis: last.finishedAt + last.delayMillis
               })
               const until = last.finishedAt + last.delayMillis
-              yield* execution.waitUntil(until, backingOff(slot.stepId, last.attempt, until))
+              const lastError = last.outcome === "failure"
+                ? Either.getOrUndefined(step.decodeError(last.error))
+                : undefined
+              yield* execution.waitUntil(until, backingOff(slot.stepId, last.attempt, until, lastError))
             }
           }
           let attempt = last?.attempt ?? 0
@@ -269,7 +284,7 @@ export const run = <A, E, R>(
               attempt
             ) as Effect.Effect<
               A,
-              E | Failure.StepTimeout,
+              E | Failure.StepTimeout | Failure.CircuitOpen,
               Exclude<R, StepContext | Scope.Scope>
             >
             if (step.timeoutMillis !== undefined) {
@@ -279,15 +294,17 @@ export const run = <A, E, R>(
                 onTimeout: () => new Failure.StepTimeout({ step: slot.stepId, attempt, timeoutMillis })
               })
             }
+            // Outside the timeout: a timed-out attempt is the classic symptom of a dead dependency.
+            if (step.circuitBreaker !== undefined) {
+              attemptEffect = CircuitBreaker.protect(attemptEffect, step.circuitBreaker)
+            }
             // In a task group's branch, an attempt cut off in flight is noted for the group's entry
             // (when a sibling's failure ended the group, the history shows what it interrupted).
             const cut = yield* FiberRef.get(interruptedAttempts)
             if (cut !== undefined) {
               attemptEffect = Effect.onInterrupt(attemptEffect, () =>
                 Effect.flatMap(Clock.currentTimeMillis, (interruptedAt) =>
-                  Effect.sync(() =>
-                    cut.push({ stepId: slot.stepId, attempt, startedAt, interruptedAt })
-                  )))
+                  Effect.sync(() => cut.push({ stepId: slot.stepId, attempt, startedAt, interruptedAt }))))
             }
             const exit = yield* Effect.exit(attemptEffect)
             // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
@@ -384,7 +401,7 @@ export const run = <A, E, R>(
               // A zero delay must not go through a timer.
               if (decision.delayMillis > 0) {
                 const until = finishedAt + decision.delayMillis
-                yield* execution.waitUntil(until, backingOff(slot.stepId, attempt, until))
+                yield* execution.waitUntil(until, backingOff(slot.stepId, attempt, until, shown))
               }
               continue
             }
