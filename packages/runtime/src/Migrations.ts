@@ -243,6 +243,45 @@ CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id I
     pg: `ALTER TABLE weft_runs ADD COLUMN parent_run_id TEXT COLLATE "C";
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`
+  },
+  // Re-drives: a failed or cancelled run sent back to its queue with part of its journal. The run
+  // keeps how many times it was re-driven and, per step, the last attempt before the latest re-drive
+  // (the steps' retry policies count only the attempts after it); each re-drive is kept in
+  // weft_redrives with who asked, why, the failure it cleared and the completions it discarded.
+  // Version 8: versions 7, 9, 10 and 11 belong to other changes.
+  {
+    version: 8,
+    name: "re-drives",
+    sqlite: `ALTER TABLE weft_runs ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE weft_runs ADD COLUMN prior_attempts TEXT;
+CREATE TABLE weft_redrives (
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  requested_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  previous_status TEXT NOT NULL,
+  failure TEXT,
+  from_step TEXT,
+  discarded TEXT NOT NULL,
+  children TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) STRICT;`,
+    pg: `ALTER TABLE weft_runs ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE weft_runs ADD COLUMN prior_attempts TEXT;
+CREATE TABLE weft_redrives (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  at BIGINT NOT NULL,
+  requested_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  previous_status TEXT NOT NULL,
+  failure TEXT,
+  from_step TEXT,
+  discarded TEXT NOT NULL,
+  children TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);`
   }
 ]
 
