@@ -35,6 +35,7 @@ CREATE TABLE weft_redrives (
   failure TEXT,
   from_step TEXT,
   discarded TEXT NOT NULL,
+  prior_attempts TEXT NOT NULL,
   children TEXT NOT NULL,
   PRIMARY KEY (run_id, seq)
 ) STRICT;

@@ -123,6 +123,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
       failure,
       fromStep: plan.cut,
       discarded: plan.discarded,
+      priorAttempts: plan.priorAttempts,
       children
     }
     const list = redrives.get(run.id)

@@ -500,12 +500,15 @@ export const makeWith = (
           failure: decodeJson(before.failure),
           fromStep: plan.cut,
           discarded: plan.discarded,
+          priorAttempts: plan.priorAttempts,
           children
         }
         yield* sql`INSERT INTO weft_redrives
-          (run_id, seq, at, requested_by, reason, previous_status, failure, from_step, discarded, children)
+          (run_id, seq, at, requested_by, reason, previous_status, failure, from_step, discarded, prior_attempts,
+            children)
           VALUES (${id}, ${seq}, ${now}, ${by}, ${reason}, ${before.status}, ${before.failure},
-            ${record.fromStep ?? null}, ${JSON.stringify(plan.discarded)}, ${JSON.stringify(children)})`
+            ${record.fromStep ?? null}, ${JSON.stringify(plan.discarded)}, ${JSON.stringify(plan.priorAttempts)},
+            ${JSON.stringify(children)})`
         return { run: updated[0], record, queues }
       })
 
@@ -1333,6 +1336,7 @@ interface RedriveRow {
   readonly failure: string | null
   readonly from_step: string | null
   readonly discarded: string
+  readonly prior_attempts: string
   readonly children: string
 }
 
@@ -1346,6 +1350,7 @@ const toRedrive = (row: RedriveRow): RedriveRecord => ({
   failure: decodeJson(row.failure),
   fromStep: row.from_step ?? undefined,
   discarded: JSON.parse(row.discarded) as Array<string>,
+  priorAttempts: JSON.parse(row.prior_attempts) as Record<string, number>,
   children: JSON.parse(row.children) as Array<string>
 })
 

@@ -184,6 +184,8 @@ export interface RedriveRecord {
   readonly fromStep: string | undefined
   /** The completions discarded, to run again, in journal order. */
   readonly discarded: ReadonlyArray<string>
+  /** Per step id, the highest attempt number recorded before this re-drive (see `Redriven`). */
+  readonly priorAttempts: Readonly<Record<string, number>>
   /** The child runs re-driven with it (their parent's step for them was discarded or never completed). */
   readonly children: ReadonlyArray<string>
 }

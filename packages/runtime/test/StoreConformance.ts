@@ -1549,6 +1549,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
             failure: declined,
             fromStep: "charge",
             discarded: ["charge"],
+            priorAttempts: { reserve: 1, charge: 2 },
             children: []
           })
           expect(yield* store.listRedrives("run-1")).toEqual([redrive])

@@ -56,7 +56,7 @@ export const historyWithChildren = (runId: string, depth = CHILD_DEPTH) =>
 export const report = (runId: string, json: boolean) =>
   Effect.gen(function*() {
     const { children, history } = yield* historyWithChildren(runId)
-    const trace = Trace.fromHistory(history.run, history.journal, children)
+    const trace = Trace.fromHistory(history.run, history.journal, children, history.redrives)
     const code = Trace.exitCode(history.run)
     const run = history.run
     if (run.status === "succeeded") {

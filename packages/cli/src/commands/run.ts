@@ -5,7 +5,7 @@
 import { Client, Owner, Store } from "@weft/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { parseInput, storeSpec } from "../Flags.js"
+import { parseIfFinished, parseInput, storeSpec } from "../Flags.js"
 import * as ModuleLoader from "../ModuleLoader.js"
 import * as Output from "../Output.js"
 import * as StoreConfig from "../StoreConfig.js"
@@ -23,6 +23,7 @@ export const runCommand: Command = (positionals, flags) =>
       return yield* Effect.fail(new UsageError({ message: `unexpected arguments: ${extra.join(" ")}` }))
     }
     const input = yield* parseInput(flags.input)
+    const ifFinished = yield* parseIfFinished(flags["if-finished"])
     const spec = yield* storeSpec(flags)
     const loaded = yield* ModuleLoader.load(modulePath)
     const workflow = yield* ModuleLoader.pick(loaded, workflowName)
@@ -34,7 +35,8 @@ export const runCommand: Command = (positionals, flags) =>
       const handle = yield* client.startUnknown(workflow, input, {
         id: flags.id,
         origin: loaded.path,
-        claim: { owner, leaseMillis: LEASE_MILLIS }
+        claim: { owner, leaseMillis: LEASE_MILLIS },
+        ifFinished
       }).pipe(
         Effect.catchTags({
           RunConflict: (error) => Effect.fail(new UsageError({ message: error.message })),
@@ -42,7 +44,9 @@ export const runCommand: Command = (positionals, flags) =>
         })
       )
       const existing = yield* client.status(handle.runId)
-      if (!handle.created) {
+      if (handle.restarted === true) {
+        yield* Output.err(`run ${handle.runId} had failed or been cancelled: starting it over\n`)
+      } else if (!handle.created) {
         if (Store.isTerminal(existing.status)) {
           yield* Output.err(`run ${handle.runId} already exists and has ${existing.status}; showing its result\n`)
           return yield* report(handle.runId, json)

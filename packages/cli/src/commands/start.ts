@@ -6,7 +6,7 @@ import { Client } from "@weft/runtime"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { parseDuration, parseInput, parseQueues, parseWhole, storeSpec } from "../Flags.js"
+import { parseDuration, parseIfFinished, parseInput, parseQueues, parseWhole, storeSpec } from "../Flags.js"
 import { ExitCode } from "../Help.js"
 import * as ModuleLoader from "../ModuleLoader.js"
 import * as Output from "../Output.js"
@@ -29,6 +29,7 @@ export const startCommand: Command = (positionals, flags) =>
     }
     const priority = yield* parseWhole("priority", flags.priority, {})
     const delay = yield* parseDuration("delay", flags.delay)
+    const ifFinished = yield* parseIfFinished(flags["if-finished"])
     const input = yield* parseInput(flags.input)
     const spec = yield* storeSpec(flags)
     const loaded = yield* ModuleLoader.load(modulePath)
@@ -42,14 +43,19 @@ export const startCommand: Command = (positionals, flags) =>
         queue: queues[0],
         priority,
         origin: loaded.path,
-        wakeAt: delay === undefined ? undefined : now + Duration.toMillis(delay)
+        wakeAt: delay === undefined ? undefined : now + Duration.toMillis(delay),
+        ifFinished
       }).pipe(
         Effect.catchTags({
           RunConflict: (error) => Effect.fail(new UsageError({ message: error.message })),
           InputInvalid: (error) => Effect.fail(new UsageError({ message: error.message }))
         })
       )
-      if (!handle.created) {
+      if (handle.restarted === true) {
+        yield* Output.err(
+          `run ${handle.runId} had failed or been cancelled: started over (its history is kept; weft show ${handle.runId})\n`
+        )
+      } else if (!handle.created) {
         const existing = yield* client.status(handle.runId)
         yield* Output.err(`run ${handle.runId} already exists (${existing.status}); nothing new was queued\n`)
       } else {
