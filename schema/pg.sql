@@ -120,6 +120,27 @@ ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
+-- version 8: re-drives
+
+ALTER TABLE weft_runs ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;
+
+ALTER TABLE weft_runs ADD COLUMN prior_attempts TEXT;
+
+CREATE TABLE weft_redrives (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  at BIGINT NOT NULL,
+  requested_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  previous_status TEXT NOT NULL,
+  failure TEXT,
+  from_step TEXT,
+  discarded TEXT NOT NULL,
+  prior_attempts TEXT NOT NULL,
+  children TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+
 -- version 9: shared circuit breakers
 
 CREATE TABLE weft_circuit_breakers (

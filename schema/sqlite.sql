@@ -31,6 +31,21 @@ CREATE TABLE weft_migrations (
   applied_at INTEGER NOT NULL
 ) STRICT;
 
+CREATE TABLE weft_redrives (
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  requested_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  previous_status TEXT NOT NULL,
+  failure TEXT,
+  from_step TEXT,
+  discarded TEXT NOT NULL,
+  prior_attempts TEXT NOT NULL,
+  children TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) STRICT;
+
 CREATE TABLE weft_runs (
   id TEXT PRIMARY KEY NOT NULL,
   workflow TEXT NOT NULL,
@@ -52,7 +67,7 @@ CREATE TABLE weft_runs (
   updated_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER
-, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT, correlation_id TEXT) STRICT;
+, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT, redrives INTEGER NOT NULL DEFAULT 0, prior_attempts TEXT, correlation_id TEXT) STRICT;
 
 CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
 

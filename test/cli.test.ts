@@ -383,7 +383,9 @@ describe("list, show, workflows, help", () => {
     const main = await weft(["--help"])
     expect(main.code).toBe(0)
     expect(main.stdout).toMatchSnapshot()
-    for (const command of ["run", "resume", "list", "show", "workflows", "start", "worker", "signal", "cancel"]) {
+    for (
+      const command of ["run", "resume", "list", "show", "workflows", "start", "worker", "signal", "cancel", "retry"]
+    ) {
       const r = await weft([command, "--help"])
       expect(r.code).toBe(0)
       expect(r.stdout).toContain(`Usage: weft ${command}`)

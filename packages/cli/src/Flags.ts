@@ -33,6 +33,9 @@ export type Flags = {
   readonly "correlation-id"?: string | undefined
   readonly "log-format"?: string | undefined
   readonly "log-level"?: string | undefined
+  readonly since?: string | undefined
+  readonly "from-step"?: string | undefined
+  readonly "if-finished"?: string | undefined
   readonly help?: boolean | undefined
   readonly version?: boolean | undefined
 }
@@ -176,3 +179,42 @@ export const parseCorrelationId = (raw: string | undefined): Effect.Effect<strin
   }
   return Effect.succeed(raw)
 }
+
+const shortUnits: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+/**
+ * `--since`: a time, as a duration before `now` (`"2 hours"` as effect's Duration reads it, or the
+ * short `30m`, `2h`, `1d`, `45s`, `500ms`, `1w`) or an ISO date (`2024-05-01`, `2024-05-01T12:00:00Z`),
+ * in epoch milliseconds.
+ */
+export const parseSince = (raw: string | undefined, now: number): Effect.Effect<number | undefined, UsageError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+  const text = raw.trim()
+  const short = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$/.exec(text)
+  if (short !== null) return Effect.succeed(now - Number(short[1]) * shortUnits[short[2]])
+  const decoded = Duration.decodeUnknown(text)
+  if (Option.isSome(decoded) && Duration.isFinite(decoded.value)) {
+    return Effect.succeed(now - Duration.toMillis(decoded.value))
+  }
+  const date = /^\d{4}-\d\d-\d\d(?:[T ][0-9:.]+(?:Z|[+-]\d\d:?\d\d)?)?$/.test(text) ? Date.parse(text) : NaN
+  if (Number.isFinite(date)) return Effect.succeed(date)
+  return Effect.fail(
+    new UsageError({
+      message: `--since "${raw}" is neither a duration nor a date: write how long ago, e.g. "2 hours", "30m", "1d", ` +
+        `or an ISO date, e.g. 2024-05-01 or 2024-05-01T12:00:00Z`
+    })
+  )
+}
+
+/** `--if-finished`: what a start does when it finds its run finished (see `Client.StartOptions.ifFinished`). */
+export const parseIfFinished = (
+  raw: string | undefined
+): Effect.Effect<"return" | "restart-failed" | undefined, UsageError> =>
+  raw === undefined || raw === "return" || raw === "restart-failed"
+    ? Effect.succeed(raw)
+    : Effect.fail(
+      new UsageError({
+        message: `--if-finished must be "return" (give back the finished run, the default) or "restart-failed" ` +
+          `(start a failed or cancelled run over), got "${raw}"`
+      })
+    )

@@ -29,6 +29,7 @@ Commands:
   worker <module...>        claim queued runs and execute them, until SIGINT or SIGTERM
   signal <run-id> <name>    deliver a signal (an external event) to a run
   cancel <run-id>           cancel a run: stop it, undo its completed steps
+  retry <run-id>            re-drive a failed run from its failed step; --status failed for many
   list                      list runs, newest first
   show <run-id>             a run's timeline of steps and attempts, and its cause tree
   workflows <module>        the workflows a module exports, with their schemas
@@ -65,6 +66,8 @@ Options:
   --id <run-id>             the run's id (default: from the workflow's idempotency key, or new)
   --correlation-id <id>     your id for the run (a request id): stored with it, on every log line
                             it writes, and inherited by its child runs
+  --if-finished <policy>    when that run has finished: return (show it, the default) or
+                            restart-failed (start a failed or cancelled run over, same id)
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print the result (or the failure trace) as JSON
   --log-format <format>     pretty (default), json or logfmt: progress and logs as records on stderr
@@ -94,12 +97,40 @@ Lists runs, newest first.
 Options:
   --status <status>         queued, running, sleeping, waiting, succeeded, failed or cancelled
   --workflow <name>         only runs of this workflow
+  --since <when>            only runs updated since then (a finished run: when it ended), as how long
+                            ago ("2 hours", 30m, 1d) or an ISO date (2024-05-01T12:00:00Z)
   --limit <n>               at most n runs (default 50)
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print the runs as JSON
 
 Example:
-  weft list --status failed --limit 10
+  weft list --status failed --workflow checkout --since "2 hours" --limit 10
+`,
+  retry: `Usage: weft retry <run-id> [options]
+       weft retry --status failed [--workflow <name>] [--since <when>] [--limit <n>] [options]
+
+Re-drives a run that failed (or was cancelled): it goes back to its queue for a worker (or weft
+resume), keeping the journal of its completed steps, which do not run again; its failed step and
+what came after it run again, with their retry policies' whole budget. Steps whose compensations
+ran are done again; an awaited child run that failed is re-driven with it. Every earlier attempt
+stays in the history, and weft show lists each re-drive. Without a run id, re-drives every run the
+filter selects and prints each. Exit code 0; 2 for an unknown run, a run that has not failed, or
+an unknown step.
+
+Options:
+  --from-step <step-id>     cut the journal at this step instead (as weft show prints it, e.g.
+                            charge-card or ship[1]/pack#2): it and everything after it run again
+  --reason <text>           why, recorded with the re-drive (default: re-driven from the command line)
+  --wait                    wait for the run to end and print its result (exit code as weft run)
+  --status <status>         bulk: failed or cancelled
+  --workflow <name>         bulk: only runs of this workflow
+  --since <when>            bulk: only runs that ended since then ("2 hours", 30m, an ISO date)
+  --limit <n>               bulk: at most n runs, newest first (default 100)
+  --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
+  --json                    print what was re-driven as JSON
+
+Example:
+  weft retry YourRunId --from-step charge-card --reason "card limit raised" --wait
 `,
   show: `Usage: weft show <run-id> [options]
 
@@ -127,6 +158,8 @@ Options:
   --delay <duration>        do not start it before this long from now, e.g. "30 seconds", "5 minutes"
   --correlation-id <id>     your id for the run (a request id): stored with it, on every log line
                             it writes, and inherited by its child runs
+  --if-finished <policy>    when the run with that id or key has finished: return it (the default) or
+                            restart-failed (start a failed or cancelled run over, under the same id)
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --json                    print {"runId": ...} instead of the bare id
 

@@ -12,6 +12,7 @@ import { cancelCommand } from "./commands/cancel.js"
 import { helpCommand } from "./commands/help.js"
 import { listCommand } from "./commands/list.js"
 import { resumeCommand } from "./commands/resume.js"
+import { retryCommand } from "./commands/retry.js"
 import { runCommand } from "./commands/run.js"
 import type { CommandError } from "./commands/shared.js"
 import { showCommand } from "./commands/show.js"
@@ -58,6 +59,9 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
           "correlation-id": { type: "string" },
           "log-format": { type: "string" },
           "log-level": { type: "string" },
+          since: { type: "string" },
+          "from-step": { type: "string" },
+          "if-finished": { type: "string" },
           help: { type: "boolean", short: "h" },
           version: { type: "boolean" }
         }
@@ -69,15 +73,16 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
 const global: ReadonlyArray<keyof Flags> = ["log-format", "log-level"]
 
 const allowed: Record<string, ReadonlyArray<keyof Flags>> = {
-  run: ["input", "id", "correlation-id", "store", "json"],
+  run: ["input", "id", "correlation-id", "if-finished", "store", "json"],
   resume: ["module", "force", "store", "json"],
-  list: ["status", "workflow", "limit", "store", "json"],
+  list: ["status", "workflow", "since", "limit", "store", "json"],
   show: ["store", "json"],
   workflows: ["json"],
-  start: ["input", "id", "correlation-id", "queue", "priority", "delay", "store", "json"],
+  start: ["input", "id", "correlation-id", "queue", "priority", "delay", "if-finished", "store", "json"],
   worker: ["queue", "concurrency", "grace", "lease", "store"],
   signal: ["payload", "module", "store", "json"],
-  cancel: ["reason", "wait", "store", "json"]
+  cancel: ["reason", "wait", "store", "json"],
+  retry: ["from-step", "reason", "wait", "status", "workflow", "since", "limit", "store", "json"]
 }
 
 /**
@@ -96,7 +101,8 @@ const commands = {
   start: startCommand,
   worker: workerCommand,
   signal: signalCommand,
-  cancel: cancelCommand
+  cancel: cancelCommand,
+  retry: retryCommand
 } as const
 
 /** Runs the command line and returns the process's exit code. */

@@ -11,11 +11,12 @@ import type {
   CauseView,
   ChildView,
   ErrorView,
+  RedriveView,
   SignalView,
   StepView,
   Trace
 } from "./Trace.js"
-import { summary } from "./Trace.js"
+import { causeSummary, summary } from "./Trace.js"
 
 /** How to render: `color` turns ANSI colors on (a TTY, and NO_COLOR unset). */
 export interface Options {
@@ -121,6 +122,7 @@ export const timeline = (trace: Trace, options: Options): string => {
   if (run.recoveries > 0) facts.push(["recoveries", String(run.recoveries)])
   if (run.parent !== undefined) facts.push(["parent", `${run.parent.runId} step ${run.parent.stepId}`])
   if (run.correlationId !== undefined) facts.push(["correlation", run.correlationId])
+  for (const redrive of run.redrives ?? []) facts.push(["re-driven", redriveText(redrive)])
   if ("output" in trace.run) facts.push(["output", cut(formatValue(run.output), 100)])
   lines.push(...align(facts.map(([key, value]) => [`  ${p("dim", key)}`, value])))
   lines.push("")
@@ -129,8 +131,9 @@ export const timeline = (trace: Trace, options: Options): string => {
     lines.push(`  ${p("dim", "(no steps ran)")}`)
   } else {
     // Fixed columns first (offset from the run's start, duration), the variable text last, so long
-    // step names and errors never push the numbers out of line.
-    const origin = run.startedAt ?? run.createdAt
+    // step names and errors never push the numbers out of line. A re-driven run started again
+    // after its first steps: offsets count from the first of them.
+    const origin = Math.min(run.startedAt ?? run.createdAt, ...trace.steps.map((step) => step.startedAt))
     const offset = (at: number) => `+${formatDuration(Math.max(0, at - origin))}`
     // Rows are [offset, duration, text]; the texts of steps and groups are aligned together.
     const rows: Array<readonly [string, string, readonly [string, string] | string]> = []
@@ -172,6 +175,16 @@ export const timeline = (trace: Trace, options: Options): string => {
           attemptNote(step, attempt, j === step.attempts.length - 1, p)
         ]))
         step.attempts.forEach((attempt, j) => {
+          const redrive = attempt.redrive === undefined
+            ? undefined
+            : run.redrives?.find((r) => r.seq === attempt.redrive)
+          if (redrive !== undefined) {
+            rows.push([
+              offset(redrive.at),
+              "",
+              `${under}  ${p("cyan", "↻")} re-driven by ${redrive.by}: ${redrive.reason}`
+            ])
+          }
           rows.push([offset(attempt.startedAt), formatDuration(attempt.durationMillis), attempts[j]])
         })
       })
@@ -188,6 +201,20 @@ export const timeline = (trace: Trace, options: Options): string => {
   }
   if (trace.cause !== undefined) lines.push("", ...causePart(trace.cause, p, causeLabels(trace)))
   return lines.join("\n")
+}
+
+/**
+ * A re-drive in one line: `#1 2024-05-01T12:00:00Z by cli:ann@host from step charge: card fixed (was
+ * failed: CardDeclined)`.
+ */
+const redriveText = (redrive: RedriveView): string => {
+  const what = redrive.cause === undefined ? undefined : causeSummary(redrive.cause)
+  const was = what === undefined ? redrive.previousStatus : `${redrive.previousStatus}: ${what}`
+  const from = redrive.fromStep === undefined ? "where it stopped" : `step ${redrive.fromStep}`
+  const children = redrive.children.length === 0 ? "" : `; with child runs ${redrive.children.join(", ")}`
+  return `#${redrive.seq} ${
+    new Date(redrive.at).toISOString().replace(/\.\d{3}Z$/, "Z")
+  } by ${redrive.by} from ${from}: ${redrive.reason} (was ${was})${children}`
 }
 
 /** The runs of `weft list` as a table: id, workflow, status, created (ISO, no milliseconds), duration. */

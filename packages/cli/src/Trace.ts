@@ -47,6 +47,8 @@ export interface AttemptView {
   readonly delayMillis?: number
   /** Why the step gave up after this attempt (`not-retryable`, `attempts-exhausted`, ...). */
   readonly stopReason?: string
+  /** The re-drive (its `seq`) that this attempt is the first of, for the step: the attempts before it are history. */
+  readonly redrive?: number
 }
 
 /**
@@ -195,6 +197,25 @@ export interface RunView {
   readonly parent?: { readonly runId: string; readonly stepId: string }
   /** The caller's id for the run, given at start (`--correlation-id`); a child has its parent's. */
   readonly correlationId?: string
+  /** The run's re-drives (`weft retry`), oldest first; absent when it was never re-driven. */
+  readonly redrives?: ReadonlyArray<RedriveView>
+}
+
+/** A re-drive of the run: who sent it back to its queue, when, why, from which step, and how it had ended. */
+export interface RedriveView {
+  readonly seq: number
+  readonly at: number
+  readonly by: string
+  readonly reason: string
+  /** How the run had ended before (`failed`, `cancelled`), and with what. */
+  readonly previousStatus: Store.RunStatus
+  readonly cause?: CauseView
+  /** The step the journal was cut at (it and what came after it ran again); absent when nothing was discarded. */
+  readonly fromStep?: string
+  /** The completions discarded, in journal order. */
+  readonly discarded: ReadonlyArray<string>
+  /** The child runs re-driven with it. */
+  readonly children: ReadonlyArray<string>
 }
 
 /** A run's full history as JSON-serializable data. */
@@ -210,10 +231,11 @@ export interface Trace {
   readonly children?: Readonly<Record<string, Trace>>
 }
 
-/** A run's stored record and journal, as `Client.history` returns them. */
+/** A run's stored record and journal, as `Client.history` returns them (with its re-drives, when read). */
 export interface History {
   readonly run: Store.RunRecord
   readonly journal: Store.Journal
+  readonly redrives?: ReadonlyArray<Store.RedriveRecord>
 }
 
 /** A child run a run's journal (or its wait) names; see `childRefs`. */
@@ -291,19 +313,22 @@ const MAX_CHILD_DEPTH = 8
 /**
  * Builds the trace of a run from its stored record and journal. With `children` (the histories of
  * its descendants, by run id), its child entries have the children's status and the trace embeds
- * their traces (`children`).
+ * their traces (`children`). With `redrives`, the run's re-drives, and the first attempt of each
+ * step after each re-drive says so.
  */
 export const fromHistory = (
   run: Store.RunRecord,
   journal: Store.Journal,
-  children?: ReadonlyMap<string, History>
-): Trace => traceOf(run, journal, children, 0)
+  children?: ReadonlyMap<string, History>,
+  redrives?: ReadonlyArray<Store.RedriveRecord>
+): Trace => traceOf(run, journal, children, 0, redrives ?? [])
 
 const traceOf = (
   run: Store.RunRecord,
   journal: Store.Journal,
   histories: ReadonlyMap<string, History> | undefined,
-  depth: number
+  depth: number,
+  redrives: ReadonlyArray<Store.RedriveRecord>
 ): Trace => {
   const attemptsByStep = new Map<string, Array<Store.AttemptRow>>()
   for (const attempt of journal.attempts) {
@@ -312,6 +337,16 @@ const traceOf = (
     else list.push(attempt)
   }
   for (const list of attemptsByStep.values()) list.sort((a, b) => a.attempt - b.attempt)
+  // The first attempt of a step after a re-drive: the first numbered above what that re-drive found.
+  const attemptView = (row: Store.AttemptRow): AttemptView => {
+    const view = attemptViewOf(row)
+    for (let i = redrives.length - 1; i >= 0; i--) {
+      const floor = redrives[i].priorAttempts[row.stepId] ?? 0
+      const next = (attemptsByStep.get(row.stepId) ?? []).find((a) => a.attempt > floor)
+      if (next === row) return { ...view, redrive: redrives[i].seq }
+    }
+    return view
+  }
 
   const completed = journal.steps
   const done = new Set(completed.map((step) => step.stepId))
@@ -437,7 +472,7 @@ const traceOf = (
     // The default id names another step's run: this child was given an id of its own, not found.
     const runId = found?.run.id ?? (direct !== undefined && !ref.known ? undefined : ref.runId)
     if (found !== undefined && depth < MAX_CHILD_DEPTH) {
-      childTraces[found.run.id] = traceOf(found.run, found.journal, histories, depth + 1)
+      childTraces[found.run.id] = traceOf(found.run, found.journal, histories, depth + 1, found.redrives ?? [])
     }
     const child = found?.run
     if (child !== undefined) childRuns.set(ref.stepId, child)
@@ -489,7 +524,8 @@ const traceOf = (
     ...(waiting === undefined ? {} : { waitingFor: waiting }),
     ...(waitingChild === undefined ? {} : { waitingForChild: waitingChild }),
     ...(run.parent === undefined ? {} : { parent: { runId: run.parent.runId, stepId: run.parent.stepId } }),
-    ...(run.correlationId === undefined ? {} : { correlationId: run.correlationId })
+    ...(run.correlationId === undefined ? {} : { correlationId: run.correlationId }),
+    ...(redrives.length === 0 ? {} : { redrives: redrives.map(redriveView) })
   }
   return {
     run: runView,
@@ -519,18 +555,22 @@ export const exitCode = (run: Store.RunRecord): 0 | 1 | 3 | 130 => {
  * The reason of a run's failure in a few words: the first typed error's tag, or the first defect as
  * `Name: message`; for a run that did not fail, its status or the reason it is not progressing.
  */
-export const summary = (trace: Trace): string => {
-  if (trace.cause !== undefined) {
-    const first = firstFailure(trace.cause)
-    if (first !== undefined) {
-      if (first.kind === "fail") return first.error.tag
-      const message = (first.error.message ?? "").split("\n")[0]
-      const text = message === "" ? first.error.tag : `${first.error.tag}: ${message}`
-      return text.length > 80 ? `${text.slice(0, 79)}…` : text
-    }
-    if (some(trace.cause, (node) => node.kind === "interrupt")) return "interrupted"
+export const summary = (trace: Trace): string =>
+  (trace.cause === undefined ? undefined : causeSummary(trace.cause)) ?? trace.run.reason ?? trace.run.status
+
+/**
+ * A Cause in a few words: its first typed error's tag, or its first defect as `Name: message`, or
+ * `interrupted`; undefined when it holds none of these.
+ */
+export const causeSummary = (cause: CauseView): string | undefined => {
+  const first = firstFailure(cause)
+  if (first !== undefined) {
+    if (first.kind === "fail") return first.error.tag
+    const message = (first.error.message ?? "").split("\n")[0]
+    const text = message === "" ? first.error.tag : `${first.error.tag}: ${message}`
+    return text.length > 80 ? `${text.slice(0, 79)}…` : text
   }
-  return trace.run.reason ?? trace.run.status
+  return some(cause, (node) => node.kind === "interrupt") ? "interrupted" : undefined
 }
 
 /** Views an encoded Cause (`Schema.CauseEncoded`) as a tree. */
@@ -589,7 +629,19 @@ const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "obj
 const isFinal = (status: Store.RunStatus): boolean =>
   status === "succeeded" || status === "failed" || status === "cancelled"
 
-const attemptView = (row: Store.AttemptRow): AttemptView => ({
+const redriveView = (redrive: Store.RedriveRecord): RedriveView => ({
+  seq: redrive.seq,
+  at: redrive.at,
+  by: redrive.by,
+  reason: redrive.reason,
+  previousStatus: redrive.previousStatus,
+  ...(redrive.failure === undefined || redrive.failure === null ? {} : { cause: causeView(redrive.failure) }),
+  ...(redrive.fromStep === undefined ? {} : { fromStep: redrive.fromStep }),
+  discarded: redrive.discarded,
+  children: redrive.children
+})
+
+const attemptViewOf = (row: Store.AttemptRow): AttemptView => ({
   attempt: row.attempt,
   outcome: row.outcome,
   startedAt: row.startedAt,

@@ -84,8 +84,17 @@ export interface StepSlot {
   readonly position: number
   /** The journaled result (an encoded Exit) when the step already completed. */
   readonly result: Option.Option<unknown>
-  /** Attempts that failed and were retried before a crash, oldest first. */
+  /**
+   * Attempts that failed and were retried before a crash, oldest first, since the run was last
+   * re-driven: the retry policy counts only these.
+   */
   readonly attempts: ReadonlyArray<AttemptRecord>
+  /**
+   * The attempts of this step recorded before the run was last re-driven (they stay in its
+   * history): attempt numbers continue after them, while the step's retry policy starts afresh
+   * (its attempt count and `within` count from the first attempt after the re-drive). Default 0.
+   */
+  readonly priorAttempts?: number | undefined
   /** When the journaled result was recorded (epoch milliseconds), once the step completed. */
   readonly finishedAt?: number | undefined
 }

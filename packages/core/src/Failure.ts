@@ -72,8 +72,26 @@ export class SignalTimeout extends Schema.TaggedError<SignalTimeout>("@weft/core
   }
 }
 
+/**
+ * A poison run: it was recovered `recoveries` times (claimed again after the worker executing it
+ * stopped without finishing it: the process died, its lease expired, or it was released), more than
+ * its `limit`, so the engine failed it instead of executing it again. Its journal is kept: fix the
+ * cause, then re-drive it (`weft retry`).
+ */
+export class RecoveryLimit extends Schema.TaggedError<RecoveryLimit>("@weft/core/RecoveryLimit")("RecoveryLimit", {
+  runId: Schema.String,
+  recoveries: Schema.Number,
+  limit: Schema.Number
+}) {
+  get message(): string {
+    return `run ${this.runId} was recovered ${this.recoveries} times, more than its limit of ${this.limit}: ` +
+      `the worker executing it kept stopping without finishing it (a poison run?), so it was not executed ` +
+      `again; fix the cause, then re-drive it with: weft retry ${this.runId}`
+  }
+}
+
 /** Failures the engine itself can add to any workflow's error channel. */
-export type RunFailure = NonDeterminism | Cancelled
+export type RunFailure = NonDeterminism | Cancelled | RecoveryLimit
 
 /** Whether an error asks to be retried (`retryable = true` on the error value). */
 export const isRetryable = (error: unknown): boolean =>
@@ -176,5 +194,13 @@ export class CircuitOpen extends Schema.TaggedError<CircuitOpen>("@weft/core/Cir
  * Every built-in failure, for encoding a run's Cause whatever its workflow declared. (Last in the
  * file: a class cannot be used before its declaration runs.)
  */
-export const BuiltIn = Schema.Union(StepTimeout, SignalTimeout, InputInvalid, NonDeterminism, Cancelled, CircuitOpen)
+export const BuiltIn = Schema.Union(
+  StepTimeout,
+  SignalTimeout,
+  InputInvalid,
+  NonDeterminism,
+  Cancelled,
+  RecoveryLimit,
+  CircuitOpen
+)
 export type BuiltIn = typeof BuiltIn.Type

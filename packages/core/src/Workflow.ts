@@ -47,6 +47,12 @@ export interface Workflow<Name extends string, In, A, E, R> {
   readonly idempotencyKey: ((input: In) => string) | undefined
   /** The signals a run accepts (`Workflow.signal`), by name, with the schema a delivery must match. */
   readonly signals: Readonly<Record<string, Schema.Schema.AnyNoContext>>
+  /**
+   * How many times a run may be recovered (claimed again after its worker stopped without
+   * finishing it) before it fails with `RecoveryLimit` instead of running again; undefined leaves
+   * it to the worker (default 5).
+   */
+  readonly maxRecoveries: number | undefined
   readonly run: (input: In) => Effect.Effect<A, E, R | Execution>
 }
 
@@ -102,9 +108,22 @@ export const make = <
    * body passes to `Workflow.signal`): a delivery is checked against it before it is stored.
    */
   readonly signals?: Readonly<Record<string, Schema.Schema<any, any, never>>> | undefined
+  /**
+   * The poison-run limit: a run recovered more times than this (its worker died, its lease
+   * expired, or it was released, each time before it finished) fails with `Failure.RecoveryLimit`
+   * instead of being executed again, so a run that kills its worker cannot do so for ever. A whole
+   * number, 0 or more. Default: the worker's (`maxRecoveries`, 5).
+   */
+  readonly maxRecoveries?: number | undefined
   readonly run: (input: In) => Effect.Effect<A, RunE, R>
 }): Workflow<Name, In, A, E | Extract<RunE, BodyBuiltIn>, Exclude<R, Execution>> => {
   const error: Schema.Schema.AnyNoContext = options.error ?? (Schema.Never as unknown as Schema.Schema.AnyNoContext)
+  const maxRecoveries = options.maxRecoveries
+  if (maxRecoveries !== undefined && (!Number.isSafeInteger(maxRecoveries) || maxRecoveries < 0)) {
+    throw new RangeError(
+      `maxRecoveries of workflow "${options.name}" must be a whole number of at least 0, got ${maxRecoveries}`
+    )
+  }
   return {
     [TypeId]: TypeId,
     name: options.name,
@@ -116,6 +135,7 @@ export const make = <
     failure: Schema.Union(error, Failure.BuiltIn),
     idempotencyKey: options.idempotencyKey,
     signals: options.signals ?? {},
+    maxRecoveries,
     run: options.run as never
   }
 }

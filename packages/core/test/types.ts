@@ -197,7 +197,7 @@ export type CheckoutChecks = [
   Assert<
     Equals<
       Workflow.Error<typeof checkout>,
-      CardDeclined | GatewayTimeout | OutOfStock | Failure.NonDeterminism | Failure.Cancelled
+      CardDeclined | GatewayTimeout | OutOfStock | Failure.NonDeterminism | Failure.Cancelled | Failure.RecoveryLimit
     >
   >,
   Assert<Equals<Workflow.Requirements<typeof checkout>, Payments | Inventory>>,
@@ -215,7 +215,12 @@ export type CheckoutWithTimeoutChecks = [
   Assert<
     Equals<
       Workflow.Error<typeof checkoutWithTimeout>,
-      CardDeclined | GatewayTimeout | Failure.StepTimeout | Failure.NonDeterminism | Failure.Cancelled
+      | CardDeclined
+      | GatewayTimeout
+      | Failure.StepTimeout
+      | Failure.NonDeterminism
+      | Failure.Cancelled
+      | Failure.RecoveryLimit
     >
   >,
   Assert<Equals<Workflow.Requirements<typeof checkoutWithTimeout>, Payments>>
@@ -229,7 +234,7 @@ export const hello = Workflow.make({
   run: (name) => Effect.map(Workflow.now, (now) => `hello ${name} at ${now}`)
 })
 export type HelloChecks = [
-  Assert<Equals<Workflow.Error<typeof hello>, Failure.NonDeterminism | Failure.Cancelled>>,
+  Assert<Equals<Workflow.Error<typeof hello>, Failure.NonDeterminism | Failure.Cancelled | Failure.RecoveryLimit>>,
   Assert<Equals<Workflow.Requirements<typeof hello>, never>>
 ]
 
@@ -319,6 +324,7 @@ export type CheckoutWithBreakerChecks = [
       | Failure.CircuitOpen
       | Failure.NonDeterminism
       | Failure.Cancelled
+      | Failure.RecoveryLimit
     >
   >
 ]

@@ -15,8 +15,16 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Engine from "./Engine.js"
-import { type RunConflict, type RunFinished, RunNotFound, SignalInvalid, type StoreUnavailable } from "./Errors.js"
-import type { Journal, RunRecord } from "./Store.js"
+import {
+  type RunConflict,
+  type RunFinished,
+  RunNotFound,
+  type RunNotRedrivable,
+  SignalInvalid,
+  type StepNotInJournal,
+  type StoreUnavailable
+} from "./Errors.js"
+import type { Journal, RedrivePoint, RedriveRecord, RunRecord } from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
 
 /** A started run, typed by its workflow. */
@@ -25,6 +33,8 @@ export interface RunHandle<W extends Workflow.Any> {
   readonly workflow: W
   /** False when the start found an existing run (same id or idempotency key). */
   readonly created: boolean
+  /** True when it found a failed or cancelled run and started it over (`ifFinished: "restart-failed"`). */
+  readonly restarted?: boolean | undefined
 }
 
 /** Options of a start. */
@@ -45,12 +55,35 @@ export interface StartOptions {
   readonly correlationId?: string | undefined
   /** Claim the run for this owner at creation (used to run it in this process at once). */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
+  /**
+   * What a start does when it finds the run (same id or idempotency key) finished. `"return"`
+   * (default): returns that run, whatever its end: a start is idempotent. `"restart-failed"`: a run
+   * that failed or was cancelled is started over under the same id (re-driven from the start: its
+   * journal is discarded, its history kept, its recorded input used), and the handle says
+   * `restarted`; a run that succeeded is returned as it is. A run that has not finished is returned.
+   */
+  readonly ifFinished?: "return" | "restart-failed" | undefined
 }
 
-/** A run with its journal. */
+/** Options of `retry`. */
+export interface RetryOptions {
+  /**
+   * Where the journal is cut: `"failure"` (default: the failed step and what came after it run
+   * again), `{ step: "charge-card" }` (that step and everything journaled after it), or `"start"`.
+   */
+  readonly from?: RedrivePoint | undefined
+  /** Who asks, recorded with the re-drive. Default `"client"`. */
+  readonly by?: string | undefined
+  /** Why, recorded with the re-drive. Default `"re-driven"`. */
+  readonly reason?: string | undefined
+}
+
+/** A run with its journal and its re-drives. */
 export interface History {
   readonly run: RunRecord
   readonly journal: Journal
+  /** The run's re-drives, oldest first (empty for a run never re-driven). */
+  readonly redrives: ReadonlyArray<RedriveRecord>
 }
 
 /** The client API. */
@@ -90,6 +123,18 @@ export interface ClientService {
     name: string,
     payload: unknown
   ) => Effect.Effect<SignalDelivered, SignalInvalid | RunNotFound | RunFinished | StoreUnavailable>
+  /**
+   * Re-drives a failed or cancelled run (a dead letter): it goes back to its queue, keeping the
+   * journal of its completed steps before `from` (they do not run again) and every attempt in its
+   * history; the steps that run again get their retry policies' whole budget. See `Store.redriveRun`.
+   */
+  readonly retry: (
+    runId: string,
+    options?: RetryOptions
+  ) => Effect.Effect<
+    { readonly run: RunRecord; readonly redrive: RedriveRecord },
+    RunNotFound | RunNotRedrivable | StepNotInJournal | StoreUnavailable
+  >
   readonly status: (runId: string) => Effect.Effect<RunRecord, RunNotFound | StoreUnavailable>
   readonly history: (runId: string) => Effect.Effect<History, RunNotFound | StoreUnavailable>
 }
@@ -130,7 +175,25 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
         claim: options.claim,
         now
       })
-      return { runId: run.id, workflow, created } satisfies RunHandle<W>
+      if (
+        created || options.ifFinished !== "restart-failed" || (run.status !== "failed" && run.status !== "cancelled")
+      ) {
+        return { runId: run.id, workflow, created } satisfies RunHandle<W>
+      }
+      // Started over under the same id: ids are primary keys, and the history stays with the run.
+      // A concurrent start that restarted it first leaves it not re-drivable: it is returned as is.
+      const restarted = yield* store.redriveRun({
+        id: run.id,
+        from: "start",
+        by: "start",
+        reason: "started again (ifFinished: restart-failed)",
+        now
+      }).pipe(
+        Effect.as(true),
+        Effect.catchTags({ RunNotRedrivable: () => Effect.succeed(false), RunNotFound: () => Effect.succeed(false) }),
+        Effect.catchTag("StepNotInJournal", (error) => Effect.die(error))
+      )
+      return { runId: run.id, workflow, created, restarted } satisfies RunHandle<W>
     })
 
   const deliver = (
@@ -207,12 +270,22 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
         name,
         (schema) => Effect.flatMap(Schema.decodeUnknown(schema)(payload), Schema.encodeUnknown(schema))
       ),
+    retry: (runId, options = {}) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.redriveRun({
+          id: runId,
+          from: options.from,
+          by: options.by ?? "client",
+          reason: options.reason ?? "re-driven",
+          now
+        })),
     status,
     history: (runId) =>
       Effect.gen(function*() {
         const run = yield* status(runId)
         const journal = yield* store.readJournal(runId)
-        return { run, journal }
+        const redrives = run.redriven === undefined ? [] : yield* store.listRedrives(runId)
+        return { run, journal, redrives }
       })
   }
 })

@@ -69,7 +69,19 @@ export interface ExecuteOptions {
    * (a worker then claims that workflow's runs too; `weft run` executes it here).
    */
   readonly onChild?: ((workflow: Workflow.Any, runId: string) => void) | undefined
+  /**
+   * The poison-run limit for workflows that do not declare `maxRecoveries`: a run recovered more
+   * times than this (see `RunRecord.recoveries`) is failed with `Failure.RecoveryLimit` instead of
+   * being executed. Default `defaultMaxRecoveries` (5).
+   */
+  readonly maxRecoveries?: number | undefined
 }
+
+/**
+ * The default poison-run limit: how many times a run may be recovered (claimed again after the
+ * worker executing it stopped without finishing it) before it fails instead of running again.
+ */
+export const defaultMaxRecoveries = 5
 
 /** The default of `ExecuteOptions.suspendAfter`. */
 export const defaultSuspendAfter: Duration.Duration = Duration.seconds(5)
@@ -231,6 +243,23 @@ export const execute = <W extends Workflow.Any>(
     const suspendAfterMillis = Duration.toMillis(Duration.decode(options.suspendAfter ?? defaultSuspendAfter))
     const retrying = <A, E>(operation: string, effect: Effect.Effect<A, E | StoreUnavailable>, onRetry?: () => void) =>
       retryStorage(effect, retrySchedule, `run ${run.id}: ${operation}`, onRetry)
+    // A poison run: its workers kept stopping without finishing it (a step that kills its process,
+    // exhausts its memory, or hangs it until it is killed). It is failed here, before any of its code
+    // runs again, and its compensations are not run: they are code of the same run, in the process
+    // that would die again, and the journal stays as it was, for a re-drive once the cause is fixed.
+    const maxRecoveries = workflow.maxRecoveries ?? options.maxRecoveries ?? defaultMaxRecoveries
+    if (run.recoveries > maxRecoveries) {
+      const poisoned = new Failure.RecoveryLimit({ runId: run.id, recoveries: run.recoveries, limit: maxRecoveries })
+      yield* Effect.logWarning(poisoned.message)
+      return yield* finish(
+        workflow,
+        run.id,
+        owner,
+        yield* Clock.currentTimeMillis,
+        Exit.fail(poisoned),
+        (effect, onRetry) => retrying("recording its end", effect, onRetry)
+      )
+    }
     // A run its claim started has no journal yet (see FreshRuns): nothing to read.
     const journal = FreshRuns.take(run)
       ? { steps: [], attempts: [] }
@@ -244,8 +273,12 @@ export const execute = <W extends Workflow.Any>(
       if (steps === undefined) byScope.set(path, steps = [])
       steps[step.position] = step
     }
+    // Attempts recorded before the run's last re-drive are history: the steps' retry policies count
+    // only the later ones (`StepSlot.priorAttempts`).
+    const priorAttempts = run.redriven?.priorAttempts ?? {}
     const attemptsByStep = new Map<string, Array<AttemptRow>>()
     for (const attempt of journal.attempts) {
+      if (attempt.attempt <= (priorAttempts[attempt.stepId] ?? 0)) continue
       const list = attemptsByStep.get(attempt.stepId)
       if (list === undefined) attemptsByStep.set(attempt.stepId, [attempt])
       else list.push(attempt)
@@ -358,6 +391,7 @@ export const execute = <W extends Workflow.Any>(
             position: at,
             result: recorded === undefined ? Option.none() : Option.some(recorded.result),
             attempts: attemptsByStep.get(stepId) ?? [],
+            priorAttempts: priorAttempts[stepId] ?? 0,
             finishedAt: recorded?.finishedAt
           })
         }),

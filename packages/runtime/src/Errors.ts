@@ -113,3 +113,25 @@ export class SchemaTooNew extends Schema.TaggedError<SchemaTooNew>("@weft/runtim
     return `the store's schema is at version ${this.found} but this weft supports up to ${this.supported}: upgrade weft`
   }
 }
+
+/** A re-drive was asked for a run that has not failed nor been cancelled: only those can be re-driven. */
+export class RunNotRedrivable extends Schema.TaggedError<RunNotRedrivable>("@weft/runtime/RunNotRedrivable")(
+  "RunNotRedrivable",
+  { runId: Schema.String, status: Schema.String }
+) {
+  get message(): string {
+    return `run ${this.runId} is ${this.status}: only a failed or cancelled run can be re-driven`
+  }
+}
+
+/** A re-drive named a step that is not in the run's journal; `steps` are those it holds, in journal order. */
+export class StepNotInJournal extends Schema.TaggedError<StepNotInJournal>("@weft/runtime/StepNotInJournal")(
+  "StepNotInJournal",
+  { runId: Schema.String, stepId: Schema.String, steps: Schema.Array(Schema.String) }
+) {
+  get message(): string {
+    return `run ${this.runId} has no step "${this.stepId}" in its journal; ${
+      this.steps.length === 0 ? "its journal is empty" : `its steps: ${this.steps.join(", ")}`
+    }`
+  }
+}

@@ -7,12 +7,31 @@ import type { Execution } from "@weft/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound } from "./Errors.js"
+import {
+  LeaseLost,
+  RunConflict,
+  RunFinished,
+  RunNotClaimable,
+  RunNotFound,
+  RunNotRedrivable,
+  StepNotInJournal
+} from "./Errors.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder, compareCodePoints } from "./internal/order.js"
+import * as Redrive from "./internal/redrive.js"
 import * as Waits from "./internal/waits.js"
 import * as WakeBus from "./internal/WakeBus.js"
-import type { AttemptRow, Outcome, RunRecord, RunStatus, StepRecord, StoreService } from "./Store.js"
+import type {
+  AttemptRow,
+  Outcome,
+  Redriven,
+  RedrivePoint,
+  RedriveRecord,
+  RunRecord,
+  RunStatus,
+  StepRecord,
+  StoreService
+} from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
 
 /** Makes an empty in-memory store. Every method runs in one synchronous block, so each is atomic. */
@@ -24,6 +43,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
   const attempts = new Map<string, Map<string, StoredAttempt>>()
   const bus = WakeBus.make()
   const signals: Array<StoredSignal> = []
+  const redrives = new Map<string, Array<StoredRedrive>>()
   const pendingSignal = (runId: string, name: string, deadline: number | undefined) =>
     signals.find((signal) =>
       signal.runId === runId && signal.name === name && signal.takenBy === undefined &&
@@ -44,6 +64,73 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
     const key = `${attempt.stepId}\u0000${attempt.attempt}`
     // First write wins, as the SQL stores' ON CONFLICT DO NOTHING.
     if (!ofRun.has(key)) ofRun.set(key, attempt)
+  }
+
+  // Re-drives `run` (known to be failed or cancelled) and the awaited children whose steps do not
+  // stay in its journal. Nothing is changed when `from` names a step the journal does not hold.
+  const redrive = (
+    run: StoredRun,
+    from: RedrivePoint,
+    by: string,
+    reason: string,
+    now: number
+  ): StoredRedrive | { readonly unknownStep: ReadonlyArray<string> } => {
+    const journal = steps.get(run.id) ?? new Map<string, StoredStep>()
+    const plan = Redrive.plan([...journal.values()], [...(attempts.get(run.id)?.values() ?? [])], from)
+    if ("unknownStep" in plan) return plan
+    for (const stepId of plan.discarded) journal.delete(stepId)
+    const discarded = new Set(plan.discarded)
+    for (const signal of signals) {
+      if (signal.runId === run.id && signal.takenBy !== undefined && discarded.has(signal.takenBy)) {
+        signal.takenBy = undefined
+        signal.takenAt = undefined
+      }
+    }
+    const seq = (run.redriven?.count ?? 0) + 1
+    const previousStatus = run.status
+    const failure = run.failure
+    run.status = "queued"
+    run.output = null
+    run.failure = null
+    run.finishedAt = undefined
+    run.startedAt = undefined
+    run.recoveries = 0
+    run.leaseOwner = undefined
+    run.leaseExpiresAt = undefined
+    run.wakeAt = undefined
+    run.waitingFor = undefined
+    run.cancel = undefined
+    run.reason = Redrive.queuedReason(by, reason, now)
+    run.redriven = { count: seq, priorAttempts: plan.priorAttempts }
+    run.updatedAt = now
+    bus.publish(run.queue)
+    const children: Array<string> = []
+    for (const child of runs.values()) {
+      if (
+        child.parent?.runId === run.id && Redrive.isAwaitedChildStep(child.parent.stepId) &&
+        !journal.has(child.parent.stepId) && Redrive.redrivable(child.status)
+      ) {
+        redrive(child, "failure", by, `${reason} (with its parent run ${run.id})`, now)
+        children.push(child.id)
+      }
+    }
+    const record: StoredRedrive = {
+      runId: run.id,
+      seq,
+      at: now,
+      by,
+      reason,
+      previousStatus,
+      failure,
+      fromStep: plan.cut,
+      discarded: plan.discarded,
+      priorAttempts: plan.priorAttempts,
+      children
+    }
+    const list = redrives.get(run.id)
+    if (list === undefined) redrives.set(run.id, [record])
+    else list.push(record)
+    return record
   }
 
   const service: StoreService = {
@@ -126,7 +213,8 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
           .filter((run) =>
             (filter.status === undefined || run.status === filter.status) &&
             (filter.workflow === undefined || run.workflow === filter.workflow) &&
-            (filter.since === undefined || run.createdAt >= filter.since)
+            (filter.since === undefined || run.createdAt >= filter.since) &&
+            (filter.updatedSince === undefined || run.updatedAt >= filter.updatedSince)
           )
           .sort((a, b) => b.createdAt - a.createdAt || compareCodePoints(b.id, a.id))
         const limited = filter.limit === undefined
@@ -343,6 +431,24 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
           .map(toAttempt)
       })),
 
+    redriveRun: ({ by, from, id, now, reason }) =>
+      Effect.suspend((): Effect.Effect<
+        { run: RunRecord; redrive: RedriveRecord },
+        RunNotFound | RunNotRedrivable | StepNotInJournal
+      > => {
+        const run = runs.get(id)
+        if (run === undefined) return Effect.fail(new RunNotFound({ runId: id }))
+        if (!Redrive.redrivable(run.status)) return Effect.fail(new RunNotRedrivable({ runId: id, status: run.status }))
+        const done = redrive(run, from ?? "failure", by, reason, now)
+        if ("unknownStep" in done) {
+          const step = typeof from === "object" ? from.step : ""
+          return Effect.fail(new StepNotInJournal({ runId: id, stepId: step, steps: done.unknownStep }))
+        }
+        return Effect.succeed({ run: toRun(run), redrive: toRedrive(done) })
+      }),
+
+    listRedrives: (runId) => Effect.sync(() => (redrives.get(runId) ?? []).map(toRedrive)),
+
     recordAttempt: ({ attempt, now, owner, reason }) =>
       Effect.suspend(() => {
         const run = fence(attempt.runId, owner)
@@ -402,11 +508,17 @@ interface StoredRun {
   readonly correlationId?: string | undefined
   reason: string | undefined
   recoveries: number
+  redriven?: Redriven | undefined
   readonly origin: string | undefined
   readonly createdAt: number
   updatedAt: number
   startedAt: number | undefined
   finishedAt: number | undefined
+}
+
+interface StoredRedrive extends Omit<RedriveRecord, "failure"> {
+  /** As JSON text. */
+  readonly failure: string | null
 }
 
 interface StoredSignal {
@@ -490,6 +602,8 @@ const toRun = ({ waitingFor: _, ...run }: StoredRun): RunRecord => ({
   output: decodeJson(run.output),
   failure: decodeJson(run.failure)
 })
+
+const toRedrive = (redrive: StoredRedrive): RedriveRecord => ({ ...redrive, failure: decodeJson(redrive.failure) })
 
 const toStep = (step: StoredStep): StepRecord => ({ ...step, result: decodeJson(step.result) })
 

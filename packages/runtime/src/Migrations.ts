@@ -244,6 +244,46 @@ CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id I
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`
   },
+  // Re-drives: a failed or cancelled run sent back to its queue with part of its journal. The run
+  // keeps how many times it was re-driven and, per step, the last attempt before the latest re-drive
+  // (the steps' retry policies count only the attempts after it); each re-drive is kept in
+  // weft_redrives with who asked, why, the failure it cleared and the completions it discarded.
+  {
+    version: 8,
+    name: "re-drives",
+    sqlite: `ALTER TABLE weft_runs ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE weft_runs ADD COLUMN prior_attempts TEXT;
+CREATE TABLE weft_redrives (
+  run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  at INTEGER NOT NULL,
+  requested_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  previous_status TEXT NOT NULL,
+  failure TEXT,
+  from_step TEXT,
+  discarded TEXT NOT NULL,
+  prior_attempts TEXT NOT NULL,
+  children TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+) STRICT;`,
+    pg: `ALTER TABLE weft_runs ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE weft_runs ADD COLUMN prior_attempts TEXT;
+CREATE TABLE weft_redrives (
+  run_id TEXT COLLATE "C" NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  at BIGINT NOT NULL,
+  requested_by TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  previous_status TEXT NOT NULL,
+  failure TEXT,
+  from_step TEXT,
+  discarded TEXT NOT NULL,
+  prior_attempts TEXT NOT NULL,
+  children TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);`
+  },
   // Circuit breakers declared `shared`: one row per
   // breaker name, its state (CircuitBreaker.State as JSON) changed under the row's lock, so every
   // worker sees the same breaker. Only the PostgreSQL store uses it; the table exists in both

@@ -26,6 +26,8 @@ export interface Options {
   readonly onProgress?: ((event: Execution.ProgressEvent) => Effect.Effect<void>) | undefined
   /** See `Engine.ExecuteOptions.suspendAfter`. */
   readonly suspendAfter?: Duration.DurationInput | undefined
+  /** See `Engine.ExecuteOptions.maxRecoveries`. */
+  readonly maxRecoveries?: number | undefined
   /**
    * Told when the run suspends itself (a long durable sleep or backoff). This process then waits,
    * holding no lease (a worker may take the run meanwhile), and claims the run again when due.
@@ -66,6 +68,7 @@ export const claimAndExecute = <W extends Workflow.Any>(
           leaseMillis,
           onProgress: options.onProgress,
           suspendAfter: options.suspendAfter,
+          maxRecoveries: options.maxRecoveries,
           onChild: (child, id) => void children.set(id, child)
         })
       )

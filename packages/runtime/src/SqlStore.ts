@@ -13,17 +13,36 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SchemaTooNew } from "./Errors.js"
-import { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound, StoreUnavailable } from "./Errors.js"
+import {
+  LeaseLost,
+  RunConflict,
+  RunFinished,
+  RunNotClaimable,
+  RunNotFound,
+  RunNotRedrivable,
+  StepNotInJournal,
+  StoreUnavailable
+} from "./Errors.js"
 import * as FreshRuns from "./internal/FreshRuns.js"
 import * as GroupCommit from "./internal/GroupCommit.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder } from "./internal/order.js"
 import * as PgListener from "./internal/PgListener.js"
 import * as PgPrepared from "./internal/PgPrepared.js"
+import * as Redrive from "./internal/redrive.js"
 import * as Waits from "./internal/waits.js"
 import * as WakeBus from "./internal/WakeBus.js"
 import * as Migrations from "./Migrations.js"
-import type { AttemptRow, RunRecord, RunStatus, SignalRecord, StepRecord, StoreService } from "./Store.js"
+import type {
+  AttemptRow,
+  RedrivePoint,
+  RedriveRecord,
+  RunRecord,
+  RunStatus,
+  SignalRecord,
+  StepRecord,
+  StoreService
+} from "./Store.js"
 import { terminalStatuses } from "./Store.js"
 
 /** How the SQL store commits. */
@@ -409,6 +428,97 @@ export const makeWith = (
 
     const selectRun = (id: string) => sql<RunRow>`${hot}SELECT * FROM weft_runs WHERE id = ${id}`
 
+    // Re-drives run `id` when it is failed or cancelled, in the caller's transaction, and the awaited
+    // children whose steps do not stay in its journal. The run's row is locked first (on SQLite, the
+    // write lock), so the journal read next cannot change before the cut is written. Undefined when
+    // the run is not there or not re-drivable; the journal's step ids when `from` is not among them
+    // (nothing written: the first UPDATE changes no value).
+    const redriveOne = (
+      id: string,
+      from: RedrivePoint,
+      by: string,
+      reason: string,
+      now: number
+    ): Effect.Effect<
+      | { readonly run: RunRow; readonly record: RedriveRecord; readonly queues: ReadonlyArray<string> }
+      | { readonly unknownStep: ReadonlyArray<string> }
+      | undefined,
+      SqlError
+    > =>
+      Effect.gen(function*() {
+        const locked = yield* sql<RunRow>`UPDATE weft_runs SET updated_at = updated_at
+          WHERE id = ${id} AND status IN ('failed', 'cancelled') RETURNING *`
+        if (locked.length === 0) return undefined
+        const before = locked[0]
+        const steps = yield* sql<Pick<StepRow, "step_id" | "name" | "kind" | "position" | "failed" | "finished_at">>`
+          SELECT step_id, name, kind, position, failed, finished_at FROM weft_steps WHERE run_id = ${id}`
+        const attempts = yield* sql<{ readonly step_id: string; readonly attempt: number | string }>`
+          SELECT step_id, MAX(attempt) AS attempt FROM weft_attempts WHERE run_id = ${id} GROUP BY step_id`
+        const plan = Redrive.plan(
+          steps.map((row) => ({
+            stepId: row.step_id,
+            name: row.name,
+            kind: row.kind as Execution.StepKind,
+            position: Number(row.position),
+            failed: Number(row.failed) === 1 || row.failed === true,
+            finishedAt: Number(row.finished_at)
+          })),
+          attempts.map((row) => ({ stepId: row.step_id, attempt: Number(row.attempt) })),
+          from
+        )
+        if ("unknownStep" in plan) return plan
+        for (const chunk of chunksOf(plan.discarded, 500)) {
+          yield* sql`DELETE FROM weft_steps WHERE run_id = ${id} AND step_id IN ${sql.in(chunk)}`
+          // A signal a discarded step had taken goes back to the mailbox, for the step to take again.
+          yield* sql`UPDATE weft_signals SET taken_by = NULL, taken_at = NULL
+            WHERE run_id = ${id} AND taken_by IN ${sql.in(chunk)}`
+        }
+        const seq = Number(before.redrives ?? 0) + 1
+        const updated = yield* sql<RunRow>`UPDATE weft_runs
+          SET status = 'queued', output = NULL, failure = NULL, finished_at = NULL, started_at = NULL, recoveries = 0,
+            lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL,
+            reason = ${Redrive.queuedReason(by, reason, now)}, cancel_requested_at = NULL, cancel_by = NULL,
+            cancel_reason = NULL, redrives = ${seq}, prior_attempts = ${JSON.stringify(plan.priorAttempts)},
+            updated_at = ${now}
+          WHERE id = ${id} RETURNING *`
+        const discarded = new Set(plan.discarded)
+        const kept = new Set(steps.map((row) => row.step_id).filter((stepId) => !discarded.has(stepId)))
+        const candidates = yield* sql<{ readonly id: string; readonly parent_step_id: string | null }>`
+          SELECT id, parent_step_id FROM weft_runs
+          WHERE parent_run_id = ${id} AND status IN ('failed', 'cancelled') ORDER BY id`
+        const children: Array<string> = []
+        const queues = [updated[0].queue]
+        for (const child of candidates) {
+          const stepId = child.parent_step_id ?? ""
+          if (!Redrive.isAwaitedChildStep(stepId) || kept.has(stepId)) continue
+          const done = yield* redriveOne(child.id, "failure", by, `${reason} (with its parent run ${id})`, now)
+          if (done !== undefined && "run" in done) {
+            children.push(child.id)
+            queues.push(...done.queues)
+          }
+        }
+        const record: RedriveRecord = {
+          runId: id,
+          seq,
+          at: now,
+          by,
+          reason,
+          previousStatus: before.status as RunStatus,
+          failure: decodeJson(before.failure),
+          fromStep: plan.cut,
+          discarded: plan.discarded,
+          priorAttempts: plan.priorAttempts,
+          children
+        }
+        yield* sql`INSERT INTO weft_redrives
+          (run_id, seq, at, requested_by, reason, previous_status, failure, from_step, discarded, prior_attempts,
+            children)
+          VALUES (${id}, ${seq}, ${now}, ${by}, ${reason}, ${before.status}, ${before.failure},
+            ${record.fromStep ?? null}, ${JSON.stringify(plan.discarded)}, ${JSON.stringify(plan.priorAttempts)},
+            ${JSON.stringify(children)})`
+        return { run: updated[0], record, queues }
+      })
+
     const service: StoreService = {
       dialect,
       wakeups: options.sharedWakeups === undefined ? bus.notices : Stream.merge(bus.notices, options.sharedWakeups),
@@ -519,7 +629,8 @@ export const makeWith = (
         const conditions = [
           ...(filter.status === undefined ? [] : [sql`status = ${filter.status}`]),
           ...(filter.workflow === undefined ? [] : [sql`workflow = ${filter.workflow}`]),
-          ...(filter.since === undefined ? [] : [sql`created_at >= ${filter.since}`])
+          ...(filter.since === undefined ? [] : [sql`created_at >= ${filter.since}`]),
+          ...(filter.updatedSince === undefined ? [] : [sql`updated_at >= ${filter.updatedSince}`])
         ]
         const limit = filter.limit === undefined ? sql.literal("") : sql`LIMIT ${normalizeLimit(filter.limit)}`
         return sql<RunRow>`SELECT * FROM weft_runs WHERE ${sql.and(conditions)}
@@ -586,7 +697,8 @@ export const makeWith = (
           const started = (rows: ReadonlyArray<RunRow>) =>
             rows.map((row) => {
               const run = toRun(row)
-              if (run.recoveries === 0) FreshRuns.mark(run)
+              // A re-driven run starts again (no recovery counted) with part of its journal kept.
+              if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
               return run
             }).sort(claimOrder)
           // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
@@ -893,6 +1005,54 @@ export const makeWith = (
             ORDER BY step_id, attempt`.pipe(Effect.map((rows) => rows.map(toAttempt)))
         }).pipe(mapErrors("readJournal")),
 
+      redriveRun: ({ by, from, id, now, reason }) =>
+        Effect.gen(function*() {
+          const point = from ?? "failure"
+          const rows = (yield* journal.submit({
+            operation: "redriveRun",
+            runId: id,
+            owner: "",
+            atomic: true,
+            wakes: true,
+            touch: statement(Effect.gen(function*() {
+              const done = yield* redriveOne(id, point, by, reason, now)
+              if (done === undefined) return []
+              if (!("run" in done)) return [done]
+              // The run's own queue is told through `wakes`; the queues of its children, if others, here.
+              const others = [...new Set(done.queues)].filter((queue) => queue !== done.run.queue)
+              if (notify !== undefined) yield* Effect.forEach(others, notify, { discard: true })
+              return [{ ...done, queue: done.run.queue, others }]
+            }))
+          })) as ReadonlyArray<
+            | { readonly unknownStep: ReadonlyArray<string> }
+            | { readonly run: RunRow; readonly record: RedriveRecord; readonly others: ReadonlyArray<string> }
+          >
+          if (rows.length > 0) {
+            const done = rows[0]
+            if ("unknownStep" in done) {
+              return yield* Effect.fail(
+                new StepNotInJournal({
+                  runId: id,
+                  stepId: typeof point === "object" ? point.step : "",
+                  steps: done.unknownStep
+                })
+              )
+            }
+            for (const queue of done.others) bus.publish(queue)
+            return { run: toRun(done.run), redrive: done.record }
+          }
+          const existing = yield* selectRun(id)
+          return yield* existing.length === 0
+            ? Effect.fail(new RunNotFound({ runId: id }))
+            : Effect.fail(new RunNotRedrivable({ runId: id, status: existing[0].status }))
+        }).pipe(mapErrors("redriveRun")),
+
+      listRedrives: (runId) =>
+        sql<RedriveRow>`SELECT * FROM weft_redrives WHERE run_id = ${runId} ORDER BY seq`.pipe(
+          Effect.map((rows) => rows.map(toRedrive)),
+          mapErrors("listRedrives")
+        ),
+
       recordAttempt: ({ attempt, now, owner, reason }) =>
         Effect.suspend(() =>
           fenced({
@@ -1083,6 +1243,8 @@ interface RunRow {
   readonly parent_run_id?: string | null
   readonly parent_step_id?: string | null
   readonly correlation_id?: string | null
+  readonly redrives?: number | string | null
+  readonly prior_attempts?: string | null
   readonly created_at: number | string
   readonly updated_at: number | string
   readonly started_at: number | string | null
@@ -1141,6 +1303,14 @@ const toRun = (row: RunRow): RunRecord => ({
     ? {}
     : { parent: { runId: row.parent_run_id, stepId: row.parent_step_id ?? "" } }),
   ...(row.correlation_id === null || row.correlation_id === undefined ? {} : { correlationId: row.correlation_id }),
+  ...(row.redrives === null || row.redrives === undefined || Number(row.redrives) === 0
+    ? {}
+    : {
+      redriven: {
+        count: Number(row.redrives),
+        priorAttempts: (decodeJson(row.prior_attempts ?? null) ?? {}) as Record<string, number>
+      }
+    }),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
   startedAt: optionalNumber(row.started_at),
@@ -1171,6 +1341,40 @@ const toAttempt = (row: AttemptRowRow): AttemptRow => ({
   ...(row.delay_millis === null ? {} : { delayMillis: Number(row.delay_millis) }),
   ...(row.stop_reason === null ? {} : { stopReason: row.stop_reason })
 })
+
+interface RedriveRow {
+  readonly run_id: string
+  readonly seq: number | string
+  readonly at: number | string
+  readonly requested_by: string
+  readonly reason: string
+  readonly previous_status: string
+  readonly failure: string | null
+  readonly from_step: string | null
+  readonly discarded: string
+  readonly prior_attempts: string
+  readonly children: string
+}
+
+const toRedrive = (row: RedriveRow): RedriveRecord => ({
+  runId: row.run_id,
+  seq: Number(row.seq),
+  at: Number(row.at),
+  by: row.requested_by,
+  reason: row.reason,
+  previousStatus: row.previous_status as RunStatus,
+  failure: decodeJson(row.failure),
+  fromStep: row.from_step ?? undefined,
+  discarded: JSON.parse(row.discarded) as Array<string>,
+  priorAttempts: JSON.parse(row.prior_attempts) as Record<string, number>,
+  children: JSON.parse(row.children) as Array<string>
+})
+
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const chunks: Array<ReadonlyArray<A>> = []
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size))
+  return chunks
+}
 
 interface SignalRow {
   readonly seq: number | string

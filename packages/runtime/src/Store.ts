@@ -10,7 +10,16 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
-import type { LeaseLost, RunConflict, RunFinished, RunNotClaimable, RunNotFound, StoreUnavailable } from "./Errors.js"
+import type {
+  LeaseLost,
+  RunConflict,
+  RunFinished,
+  RunNotClaimable,
+  RunNotFound,
+  RunNotRedrivable,
+  StepNotInJournal,
+  StoreUnavailable
+} from "./Errors.js"
 
 /** Where a run is in its life. `queued` and `running` runs can be resumed; the last three are final. */
 export type RunStatus = "queued" | "running" | "sleeping" | "waiting" | "succeeded" | "failed" | "cancelled"
@@ -54,10 +63,25 @@ export interface RunRecord {
    * a child run has its parent's. Every log line of the run carries it.
    */
   readonly correlationId?: string | undefined
+  /** Set once the run was re-driven (see `redriveRun`); `listRedrives` has each re-drive. */
+  readonly redriven?: Redriven | undefined
   readonly createdAt: number
+  /** The last change: creation, a claim, a step, a lease renewal, the end (the last write of a finished run). */
   readonly updatedAt: number
+  /** When its current execution began: its first claim, or the first claim after its last re-drive. */
   readonly startedAt: number | undefined
   readonly finishedAt: number | undefined
+}
+
+/** What a run carries from its re-drives. */
+export interface Redriven {
+  /** How many times it was re-driven. */
+  readonly count: number
+  /**
+   * Per step id, the highest attempt number recorded before the last re-drive: those attempts are
+   * history, and the step's retry policy counts only the attempts after them.
+   */
+  readonly priorAttempts: Readonly<Record<string, number>>
 }
 
 /** Who asked to cancel a run, why, and when. */
@@ -133,8 +157,44 @@ export interface Journal {
 export interface RunFilter {
   readonly status?: RunStatus | undefined
   readonly workflow?: string | undefined
+  /** Only runs created at or after this time. */
   readonly since?: number | undefined
+  /**
+   * Only runs updated at or after this time (`updatedAt`: created, claimed, progressed or ended then);
+   * for a finished run, that is when it finished.
+   */
+  readonly updatedSince?: number | undefined
   readonly limit?: number | undefined
+}
+
+/**
+ * Where a re-drive cuts the journal: at the failure (the first step whose failure ended its branch, or
+ * the first step whose compensation ran, whichever completed first), at a step named by its id
+ * (`charge-card`, `ship[1]/pack#2`), or at the start (nothing is kept: the run starts over).
+ */
+export type RedrivePoint = "failure" | "start" | { readonly step: string }
+
+/** A re-drive of a run, as its history keeps it. */
+export interface RedriveRecord {
+  readonly runId: string
+  /** 1 for the run's first re-drive. */
+  readonly seq: number
+  readonly at: number
+  /** Who asked (`cli:ann@host`), and why. */
+  readonly by: string
+  readonly reason: string
+  /** How the run had ended before the re-drive. */
+  readonly previousStatus: RunStatus
+  /** The Cause it had ended with (encoded), cleared from the run by the re-drive. */
+  readonly failure: unknown
+  /** The step where the journal was cut (discarded with what came after it); none when every completion was kept. */
+  readonly fromStep: string | undefined
+  /** The completions discarded, to run again, in journal order. */
+  readonly discarded: ReadonlyArray<string>
+  /** Per step id, the highest attempt number recorded before this re-drive (see `Redriven`). */
+  readonly priorAttempts: Readonly<Record<string, number>>
+  /** The child runs re-driven with it (their parent's step for them was discarded or never completed). */
+  readonly children: ReadonlyArray<string>
 }
 
 /** How a run ended. */
@@ -300,6 +360,33 @@ export interface StoreService {
     readonly now: number
   }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
   readonly readJournal: (runId: string) => Effect.Effect<Journal, StoreUnavailable>
+  /**
+   * Re-drives a `failed` or `cancelled` run: in one transaction it goes back to `queued` (claimable
+   * through its queue), its failure, end, cancellation request and recovery count are cleared, and
+   * its journal is cut at `from` (default `"failure"`): the completions at and after that step, in
+   * journal order (completion time), are discarded so that they run again, and so is everything that
+   * depends on them (later steps of the same branch, the end of an enclosing task group); a signal a
+   * discarded step had taken goes back to the mailbox. A step whose compensation ran is always run
+   * again (its effect was undone), and a signal wait whose deadline is journaled just before it
+   * waits again with a new deadline. Every attempt stays in the history; the steps' retry policies
+   * start afresh (`Redriven.priorAttempts`). An awaited child run that failed or was cancelled, whose
+   * step did not stay in the journal, is re-driven with it (from its failure).
+   *
+   * Fails with RunNotFound, RunNotRedrivable (the run is not failed or cancelled), or
+   * StepNotInJournal (`from` names a step the journal does not hold); nothing is written then.
+   */
+  readonly redriveRun: (options: {
+    readonly id: string
+    readonly from?: RedrivePoint | undefined
+    readonly by: string
+    readonly reason: string
+    readonly now: number
+  }) => Effect.Effect<
+    { readonly run: RunRecord; readonly redrive: RedriveRecord },
+    RunNotFound | RunNotRedrivable | StepNotInJournal | StoreUnavailable
+  >
+  /** The run's re-drives, oldest first. */
+  readonly listRedrives: (runId: string) => Effect.Effect<ReadonlyArray<RedriveRecord>, StoreUnavailable>
   /** Records a failed attempt that will be retried, and the run's reason (`backing off ...`). */
   readonly recordAttempt: (options: {
     readonly owner: string

@@ -83,6 +83,12 @@ export interface Options<W extends Workflow.Any> {
   readonly suspendAfter?: Duration.DurationInput | undefined
   /** How the engine retries its storage calls (see `Engine.storageRetry`, the default). */
   readonly storageRetry?: Schedule.Schedule<unknown, StoreUnavailable> | undefined
+  /**
+   * The poison-run limit of the workflows that declare none (`Workflow.make({ maxRecoveries })`): a
+   * run recovered more times than this fails with `Failure.RecoveryLimit` instead of running again.
+   * Default 5 (`Engine.defaultMaxRecoveries`).
+   */
+  readonly maxRecoveries?: number | undefined
   /** Live progress of every run. */
   readonly onProgress?: ((event: Execution.ProgressEvent, run: RunRecord) => Effect.Effect<void>) | undefined
   /** Runs started, finished and stopped; shutdown; wake-ups lost and restored. */
@@ -186,6 +192,7 @@ const startAs = <W extends Workflow.Any>(
           leaseMillis,
           storageRetry: options.storageRetry,
           suspendAfter: options.suspendAfter,
+          maxRecoveries: options.maxRecoveries,
           stopRequested: () => stopReason,
           onProgress: options.onProgress === undefined ? undefined : (event) => options.onProgress!(event, run)
         }) as Effect.Effect<Engine.Executed, StoreUnavailable | LeaseLost | RunSuspended>).pipe(

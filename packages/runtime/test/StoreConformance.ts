@@ -11,6 +11,7 @@ import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as FreshRuns from "../src/internal/FreshRuns.js"
 import type { AttemptRow, NewRun, RunRecord, StepRecord } from "../src/Store.js"
 import { Store } from "../src/Store.js"
 
@@ -1493,12 +1494,414 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
 
       test(
+        "filters by the time of the last update: a finished run's end",
+        Effect.gen(function*() {
+          const store = yield* seed
+          // d was created at T0 + 30 and failed at T0 + 40; c was created and claimed at T0 + 20.
+          expect(ids(yield* store.listRuns({ updatedSince: T0 + 40 }))).toEqual(["d"])
+          expect(ids(yield* store.listRuns({ updatedSince: T0 + 41 }))).toEqual([])
+          expect(ids(yield* store.listRuns({ updatedSince: T0 + 20 }))).toEqual(["d", "c"])
+          expect(ids(yield* store.listRuns({ status: "failed", updatedSince: T0 + 35 }))).toEqual(["d"])
+          expect(ids(yield* store.listRuns({ status: "failed", since: T0 + 35 }))).toEqual([])
+          yield* store.renewLease({ id: "c", owner: "w", leaseMillis: 1, now: T0 + 50 })
+          expect(ids(yield* store.listRuns({ updatedSince: T0 + 45 }))).toEqual(["c"])
+        })
+      )
+
+      test(
         "returns whole records",
         Effect.gen(function*() {
           const store = yield* seed
           const [d] = yield* store.listRuns({ limit: 1 })
           expect(d).toEqual(yield* getRun("d"))
           expect(d).toMatchObject({ status: "failed", failure: {}, finishedAt: T0 + 40 })
+        })
+      )
+    })
+
+    describe("redriveRun", () => {
+      const declined = { _tag: "Fail", error: { _tag: "CardDeclined", code: "insufficient_funds" } }
+
+      const completed = (
+        stepId: string,
+        position: number,
+        finishedAt: number,
+        overrides: Partial<StepRecord> = {},
+        runId = "run-1",
+        owner = "w1"
+      ) =>
+        Effect.flatMap(Store, (store) =>
+          store.completeStep({
+            owner,
+            step: step({
+              runId,
+              stepId,
+              name: stepId.split("/").at(-1)!.replace(/#\d+$/, ""),
+              position,
+              finishedAt,
+              ...overrides
+            }),
+            attempt: undefined,
+            now: finishedAt
+          }))
+
+      // run-1: reserve succeeded after one attempt; charge failed twice, the second time for good.
+      const failedRun = Effect.gen(function*() {
+        const store = yield* Store
+        yield* claimed()
+        yield* store.completeStep({
+          owner: "w1",
+          step: step({ stepId: "reserve", name: "reserve", finishedAt: T0 + 20 }),
+          attempt: attempt({ stepId: "reserve" }),
+          now: T0 + 20
+        })
+        yield* store.recordAttempt({
+          owner: "w1",
+          attempt: attempt({
+            startedAt: T0 + 21,
+            finishedAt: T0 + 22,
+            outcome: "failure",
+            error: { _tag: "GatewayTimeout" },
+            delayMillis: 5
+          }),
+          reason: "backing off",
+          now: T0 + 22
+        })
+        const failure = { _tag: "Failure", cause: declined }
+        yield* store.completeStep({
+          owner: "w1",
+          step: step({
+            position: 1,
+            result: failure,
+            failed: true,
+            attempts: 2,
+            startedAt: T0 + 21,
+            finishedAt: T0 + 30
+          }),
+          attempt: attempt({
+            attempt: 2,
+            startedAt: T0 + 27,
+            finishedAt: T0 + 30,
+            outcome: "failure",
+            error: declined.error,
+            stopReason: "not-retryable"
+          }),
+          now: T0 + 30
+        })
+        yield* store.finishRun({
+          id: "run-1",
+          owner: "w1",
+          outcome: { status: "failed", failure: declined },
+          now: T0 + 40
+        })
+        return store
+      })
+
+      test(
+        "sends a failed run back to its queue from its failed step, keeping the completed steps and every attempt",
+        Effect.gen(function*() {
+          const store = yield* failedRun
+          const journalBefore = yield* store.readJournal("run-1")
+          const { redrive, run } = yield* store.redriveRun({
+            id: "run-1",
+            by: "ann",
+            reason: "card fixed",
+            now: T0 + 100
+          })
+          expect(run).toEqual(yield* getRun("run-1"))
+          expect(run).toMatchObject({
+            status: "queued",
+            failure: undefined,
+            output: undefined,
+            finishedAt: undefined,
+            startedAt: undefined,
+            leaseOwner: undefined,
+            leaseExpiresAt: undefined,
+            wakeAt: undefined,
+            recoveries: 0,
+            updatedAt: T0 + 100,
+            createdAt: T0,
+            redriven: { count: 1, priorAttempts: { reserve: 1, charge: 2 } }
+          })
+          expect(run.reason).toContain("re-driven by ann")
+          expect(redrive).toEqual({
+            runId: "run-1",
+            seq: 1,
+            at: T0 + 100,
+            by: "ann",
+            reason: "card fixed",
+            previousStatus: "failed",
+            failure: declined,
+            fromStep: "charge",
+            discarded: ["charge"],
+            priorAttempts: { reserve: 1, charge: 2 },
+            children: []
+          })
+          expect(yield* store.listRedrives("run-1")).toEqual([redrive])
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps.map((s) => s.stepId)).toEqual(["reserve"])
+          expect(journal.attempts).toEqual(journalBefore.attempts)
+          expect(yield* store.listRedrives("other")).toEqual([])
+        })
+      )
+
+      test(
+        "a re-driven run is claimed through its queue as a start, not a recovery, with its journal to read",
+        Effect.gen(function*() {
+          const store = yield* failedRun
+          yield* store.redriveRun({ id: "run-1", by: "ann", reason: "again", now: T0 + 100 })
+          expect(yield* store.nextWakeAt({ queues: ["default"], now: T0 + 100 })).toEqual(Option.none())
+          const [again] = yield* store.claimNext({
+            owner: "w2",
+            queues: ["default"],
+            limit: 5,
+            leaseMillis: LEASE,
+            now: T0 + 101
+          })
+          expect(again).toMatchObject({
+            id: "run-1",
+            status: "running",
+            leaseOwner: "w2",
+            recoveries: 0,
+            startedAt: T0 + 101
+          })
+          expect(again.reason).toBeUndefined()
+          // Not a fresh run: the engine must read what the journal kept.
+          expect(FreshRuns.take(again)).toBe(false)
+          // Failing again and re-driven again: a second re-drive, with the attempts of both.
+          yield* store.completeStep({
+            owner: "w2",
+            step: step({
+              position: 1,
+              result: { _tag: "Failure", cause: declined },
+              failed: true,
+              attempts: 3,
+              finishedAt: T0 + 120
+            }),
+            attempt: attempt({ attempt: 3, startedAt: T0 + 110, finishedAt: T0 + 120, outcome: "failure", error: {} }),
+            now: T0 + 120
+          })
+          yield* store.finishRun({
+            id: "run-1",
+            owner: "w2",
+            outcome: { status: "failed", failure: declined },
+            now: T0 + 130
+          })
+          const second = yield* store.redriveRun({ id: "run-1", by: "bob", reason: "third time", now: T0 + 200 })
+          expect(second.redrive).toMatchObject({ seq: 2, by: "bob", discarded: ["charge"] })
+          expect(second.run.redriven).toEqual({ count: 2, priorAttempts: { reserve: 1, charge: 3 } })
+          expect((yield* store.listRedrives("run-1")).map((r) => r.seq)).toEqual([1, 2])
+        })
+      )
+
+      test(
+        "from a named step: that step and everything journaled after it, in every branch, and the group's end",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* completed("a", 0, T0 + 20)
+          yield* completed("g[0]/x", 0, T0 + 30)
+          yield* completed("g[1]/y", 0, T0 + 40)
+          yield* completed("g[0]/x2", 1, T0 + 50)
+          yield* completed("g", 1, T0 + 60, { kind: "group", result: { mode: "settle", branches: ["succeeded"] } })
+          yield* completed("c", 2, T0 + 70, { failed: true, result: { _tag: "Failure", cause: declined } })
+          yield* store.finishRun({
+            id: "run-1",
+            owner: "w1",
+            outcome: { status: "failed", failure: declined },
+            now: T0 + 80
+          })
+          const { redrive } = yield* store.redriveRun({
+            id: "run-1",
+            from: { step: "g[1]/y" },
+            by: "ann",
+            reason: "again",
+            now: T0 + 100
+          })
+          expect(redrive).toMatchObject({ fromStep: "g[1]/y", discarded: ["g[1]/y", "g[0]/x2", "g", "c"] })
+          expect((yield* store.readJournal("run-1")).steps.map((s) => s.stepId)).toEqual(["a", "g[0]/x"])
+        })
+      )
+
+      test(
+        "from the start: the whole journal is discarded, the attempts kept",
+        Effect.gen(function*() {
+          const store = yield* failedRun
+          const { redrive, run } = yield* store.redriveRun({
+            id: "run-1",
+            from: "start",
+            by: "ann",
+            reason: "again",
+            now: T0 + 100
+          })
+          expect(redrive).toMatchObject({ fromStep: "reserve", discarded: ["reserve", "charge"] })
+          expect(run.redriven?.priorAttempts).toEqual({ reserve: 1, charge: 2 })
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.steps).toEqual([])
+          expect(journal.attempts).toHaveLength(3)
+        })
+      )
+
+      test(
+        "a cancelled run: its cancellation request is cleared",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.requestCancel({ id: "run-1", by: "bob", reason: "oops", now: T0 + 5 })
+          const cancelled = { _tag: "Fail", error: { _tag: "Cancelled", runId: "run-1", by: "bob", reason: "oops" } }
+          yield* store.finishRun({
+            id: "run-1",
+            owner: "w1",
+            outcome: { status: "cancelled", failure: cancelled },
+            now: T0 + 6
+          })
+          const { redrive, run } = yield* store.redriveRun({
+            id: "run-1",
+            by: "bob",
+            reason: "by mistake",
+            now: T0 + 10
+          })
+          expect(run.status).toBe("queued")
+          expect(run.cancel).toBeUndefined()
+          expect(redrive).toMatchObject({
+            previousStatus: "cancelled",
+            failure: cancelled,
+            fromStep: undefined,
+            discarded: []
+          })
+        })
+      )
+
+      test(
+        "a signal taken by a discarded step goes back to the mailbox",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          yield* store.deliverSignal({ runId: "run-1", name: "approved", payload: { by: "ann" }, now: T0 + 1 })
+          const taken = yield* store.takeSignal({
+            owner: "w1",
+            step: {
+              runId: "run-1",
+              stepId: "$signal:approved",
+              name: "$signal:approved",
+              kind: "signal",
+              position: 0,
+              attempts: 0,
+              startedAt: T0 + 2,
+              finishedAt: T0 + 2
+            },
+            name: "approved",
+            deadline: undefined,
+            now: T0 + 2
+          })
+          expect(taken).toEqual(Option.some({ by: "ann" }))
+          yield* completed("charge", 1, T0 + 10, { failed: true, result: { _tag: "Failure", cause: declined } })
+          yield* store.finishRun({
+            id: "run-1",
+            owner: "w1",
+            outcome: { status: "failed", failure: declined },
+            now: T0 + 11
+          })
+          yield* store.redriveRun({
+            id: "run-1",
+            from: { step: "$signal:approved" },
+            by: "ann",
+            reason: "x",
+            now: T0 + 20
+          })
+          expect(yield* store.listSignals("run-1")).toMatchObject([{
+            name: "approved",
+            takenBy: undefined,
+            takenAt: undefined
+          }])
+        })
+      )
+
+      test(
+        "re-drives with it the awaited children that failed and whose steps were discarded",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed({ id: "parent" })
+          const child = (id: string, stepId: string, status: "failed" | "succeeded") =>
+            Effect.gen(function*() {
+              yield* store.createRun(newRun({ id, parent: { runId: "parent", stepId }, now: T0 + 1 }))
+              yield* store.claimRun({ id, owner: "w2", leaseMillis: LEASE, now: T0 + 2 })
+              yield* store.finishRun({
+                id,
+                owner: "w2",
+                outcome: status === "failed" ? { status, failure: declined } : { status, output: 1 },
+                now: T0 + 3
+              })
+            })
+          yield* child("parent/$child:ok", "$child:ok", "succeeded")
+          yield* child("parent/$child:pay", "$child:pay", "failed")
+          yield* child("parent/$start:mail", "$start:mail", "failed")
+          yield* child("parent/kept", "$child:kept", "failed")
+          const failedChild = { failed: true, result: { _tag: "Failure", cause: declined } }
+          yield* completed("$child:kept", 0, T0 + 4, failedChild, "parent")
+          yield* completed("$child:ok", 1, T0 + 5, {}, "parent")
+          yield* completed("$start:mail", 2, T0 + 6, {}, "parent")
+          yield* completed("$child:pay", 3, T0 + 7, failedChild, "parent")
+          yield* store.finishRun({
+            id: "parent",
+            owner: "w1",
+            outcome: { status: "failed", failure: declined },
+            now: T0 + 8
+          })
+          const { redrive } = yield* store.redriveRun({
+            id: "parent",
+            from: { step: "$child:ok" },
+            by: "ann",
+            reason: "fixed",
+            now: T0 + 10
+          })
+          expect(redrive.children).toEqual(["parent/$child:pay"])
+          expect(yield* getRun("parent/$child:pay")).toMatchObject({ status: "queued", redriven: { count: 1 } })
+          const [childRedrive] = yield* store.listRedrives("parent/$child:pay")
+          expect(childRedrive).toMatchObject({ by: "ann", previousStatus: "failed" })
+          expect(childRedrive.reason).toContain("parent")
+          for (const id of ["parent/$child:ok", "parent/$start:mail", "parent/kept"]) {
+            expect((yield* getRun(id)).redriven, id).toBeUndefined()
+          }
+        })
+      )
+
+      test(
+        "refuses an unknown run, a run that has not failed, and a step not in the journal, and writes nothing",
+        Effect.gen(function*() {
+          const store = yield* Store
+          expect(yield* Effect.flip(store.redriveRun({ id: "nope", by: "a", reason: "r", now: T0 }))).toMatchObject({
+            _tag: "RunNotFound",
+            runId: "nope"
+          })
+          yield* store.createRun(newRun({ id: "queued" }))
+          yield* claimed({ id: "done" })
+          yield* store.finishRun({ id: "done", owner: "w1", outcome: { status: "succeeded", output: 1 }, now: T0 + 1 })
+          for (const [id, status] of [["queued", "queued"], ["done", "succeeded"]]) {
+            const before = yield* getRun(id)
+            expect(yield* Effect.flip(store.redriveRun({ id, by: "a", reason: "r", now: T0 + 5 }))).toMatchObject({
+              _tag: "RunNotRedrivable",
+              runId: id,
+              status
+            })
+            expect(yield* getRun(id)).toEqual(before)
+          }
+          yield* failedRun
+          const before = yield* getRun("run-1")
+          const journal = yield* store.readJournal("run-1")
+          const unknown = yield* Effect.flip(
+            store.redriveRun({ id: "run-1", from: { step: "charge#2" }, by: "a", reason: "r", now: T0 + 50 })
+          )
+          expect(unknown).toMatchObject({
+            _tag: "StepNotInJournal",
+            runId: "run-1",
+            stepId: "charge#2",
+            steps: ["reserve", "charge"]
+          })
+          expect(unknown.message).toContain("reserve, charge")
+          expect(yield* getRun("run-1")).toEqual(before)
+          expect(yield* store.readJournal("run-1")).toEqual(journal)
+          expect(yield* store.listRedrives("run-1")).toEqual([])
         })
       )
     })

@@ -9,25 +9,12 @@ import { Store } from "@weft/runtime"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Os from "node:os"
 import { storeSpec } from "../Flags.js"
 import * as Help from "../Help.js"
 import * as Output from "../Output.js"
 import * as StoreConfig from "../StoreConfig.js"
 import { UsageError } from "../UsageError.js"
-import type { Command } from "./shared.js"
-
-/** Who asks, as recorded with the run: the user and host of this command line. */
-const requester = (): string => {
-  const user = (() => {
-    try {
-      return Os.userInfo().username
-    } catch {
-      return process.env.USER ?? "unknown"
-    }
-  })()
-  return `cli:${user}@${Os.hostname()}`
-}
+import { type Command, requester } from "./shared.js"
 
 export const cancelCommand: Command = (positionals, flags) =>
   Effect.gen(function*() {

@@ -62,7 +62,7 @@ export const historyWithChildren = (runId: string, depth = CHILD_DEPTH) =>
 export const report = (runId: string, json: boolean, workflow?: Workflow.Any) =>
   Effect.gen(function*() {
     const { children, history } = yield* historyWithChildren(runId)
-    const trace = Trace.fromHistory(history.run, history.journal, children)
+    const trace = Trace.fromHistory(history.run, history.journal, children, history.redrives)
     const code = Trace.exitCode(history.run)
     const run = history.run
     const took = run.finishedAt !== undefined && run.startedAt !== undefined ? run.finishedAt - run.startedAt : 0

@@ -1,10 +1,11 @@
 /**
- * `weft list`: the runs in the store, newest first, filtered by status and workflow, as a table or
- * as JSON.
+ * `weft list`: the runs in the store, newest first, filtered by status, workflow and the time of
+ * their last update (`--since`: a failed run's is when it failed), as a table or as JSON.
  */
 import { Store } from "@weft/runtime"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { storeSpec } from "../Flags.js"
+import { parseSince, storeSpec } from "../Flags.js"
 import { ExitCode } from "../Help.js"
 import * as Output from "../Output.js"
 import * as Render from "../Render.js"
@@ -12,7 +13,8 @@ import * as StoreConfig from "../StoreConfig.js"
 import { UsageError } from "../UsageError.js"
 import { color, type Command } from "./shared.js"
 
-const statuses: ReadonlyArray<Store.RunStatus> = [
+/** Every status, in the order the help lists them. */
+export const statuses: ReadonlyArray<Store.RunStatus> = [
   "queued",
   "running",
   "sleeping",
@@ -38,12 +40,15 @@ export const listCommand: Command = (positionals, flags) =>
         new UsageError({ message: `--limit must be a positive whole number, got "${flags.limit}"` })
       )
     }
+    const since = yield* parseSince(flags.since, yield* Clock.currentTimeMillis)
     const spec = yield* storeSpec(flags)
     return yield* Effect.gen(function*() {
       const store = yield* Store.Store
+      // Since: by the run's last update, which for a finished run is its end (a failed run: when it failed).
       const runs = yield* store.listRuns({
         status: flags.status as Store.RunStatus | undefined,
         workflow: flags.workflow,
+        updatedSince: since,
         limit
       })
       yield* Output.out(

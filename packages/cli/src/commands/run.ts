@@ -5,7 +5,7 @@
 import { Client, Engine, Owner, Store } from "@weft/runtime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { parseCorrelationId, parseInput, storeSpec } from "../Flags.js"
+import { parseCorrelationId, parseIfFinished, parseInput, storeSpec } from "../Flags.js"
 import * as ModuleLoader from "../ModuleLoader.js"
 import * as Output from "../Output.js"
 import * as StoreConfig from "../StoreConfig.js"
@@ -24,6 +24,7 @@ export const runCommand: Command = (positionals, flags) =>
     }
     const correlationId = yield* parseCorrelationId(flags["correlation-id"])
     const input = yield* parseInput(flags.input)
+    const ifFinished = yield* parseIfFinished(flags["if-finished"])
     const spec = yield* storeSpec(flags)
     const loaded = yield* ModuleLoader.load(modulePath)
     const workflow = yield* ModuleLoader.pick(loaded, workflowName)
@@ -36,7 +37,8 @@ export const runCommand: Command = (positionals, flags) =>
         id: flags.id,
         origin: loaded.path,
         correlationId,
-        claim: { owner, leaseMillis: LEASE_MILLIS }
+        claim: { owner, leaseMillis: LEASE_MILLIS },
+        ifFinished
       }).pipe(
         Effect.catchTags({
           RunConflict: (error) => Effect.fail(new UsageError({ message: error.message })),
@@ -45,7 +47,12 @@ export const runCommand: Command = (positionals, flags) =>
       )
       const existing = yield* client.status(handle.runId)
       const fields = { ...Engine.logAnnotations(existing), status: existing.status }
-      if (!handle.created) {
+      if (handle.restarted === true) {
+        yield* Output.notice(`run ${handle.runId} had failed or been cancelled: starting it over`, {
+          message: "run had failed or been cancelled; starting it over",
+          fields
+        })
+      } else if (!handle.created) {
         if (Store.isTerminal(existing.status)) {
           yield* Output.notice(`run ${handle.runId} already exists and has ${existing.status}; showing its result`, {
             message: "run already exists and has ended; showing its result",

@@ -7,6 +7,7 @@ import { Engine, type Errors } from "@weft/runtime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
+import * as Os from "node:os"
 import type { Flags } from "../Flags.js"
 import { UsageError } from "../UsageError.js"
 
@@ -42,4 +43,16 @@ export const validateInput = (workflow: Workflow.Any, input: unknown, given: boo
         : `workflow "${workflow.name}" needs an input: --input '<json>' or --input @file.json\n  expected: ${expected}`
     })
   )
+}
+
+/** Who asks (to cancel, to re-drive), as recorded with the run: the user and host of this command line. */
+export const requester = (): string => {
+  const user = (() => {
+    try {
+      return Os.userInfo().username
+    } catch {
+      return process.env.USER ?? "unknown"
+    }
+  })()
+  return `cli:${user}@${Os.hostname()}`
 }

@@ -25,7 +25,7 @@ export const showCommand: Command = (positionals, flags) =>
     const spec = yield* storeSpec(flags)
     return yield* Effect.gen(function*() {
       const { children, history } = yield* historyWithChildren(runId)
-      const trace = Trace.fromHistory(history.run, history.journal, children)
+      const trace = Trace.fromHistory(history.run, history.journal, children, history.redrives)
       yield* Output.out(
         flags.json === true
           ? `${JSON.stringify(trace)}\n`

@@ -6,7 +6,15 @@ import { Client, Engine } from "@weft/runtime"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { parseCorrelationId, parseDuration, parseInput, parseQueues, parseWhole, storeSpec } from "../Flags.js"
+import {
+  parseCorrelationId,
+  parseDuration,
+  parseIfFinished,
+  parseInput,
+  parseQueues,
+  parseWhole,
+  storeSpec
+} from "../Flags.js"
 import { ExitCode } from "../Help.js"
 import * as ModuleLoader from "../ModuleLoader.js"
 import * as Output from "../Output.js"
@@ -30,6 +38,7 @@ export const startCommand: Command = (positionals, flags) =>
     const priority = yield* parseWhole("priority", flags.priority, {})
     const delay = yield* parseDuration("delay", flags.delay)
     const correlationId = yield* parseCorrelationId(flags["correlation-id"])
+    const ifFinished = yield* parseIfFinished(flags["if-finished"])
     const input = yield* parseInput(flags.input)
     const spec = yield* storeSpec(flags)
     const loaded = yield* ModuleLoader.load(modulePath)
@@ -44,7 +53,8 @@ export const startCommand: Command = (positionals, flags) =>
         priority,
         origin: loaded.path,
         correlationId,
-        wakeAt: delay === undefined ? undefined : now + Duration.toMillis(delay)
+        wakeAt: delay === undefined ? undefined : now + Duration.toMillis(delay),
+        ifFinished
       }).pipe(
         Effect.catchTags({
           RunConflict: (error) => Effect.fail(new UsageError({ message: error.message })),
@@ -52,10 +62,16 @@ export const startCommand: Command = (positionals, flags) =>
         })
       )
       const started = yield* client.status(handle.runId)
-      if (!handle.created) {
+      const fields = { ...Engine.logAnnotations(started), status: started.status }
+      if (handle.restarted === true) {
+        yield* Output.notice(
+          `run ${handle.runId} had failed or been cancelled: started over (its history is kept; weft show ${handle.runId})`,
+          { message: "run had failed or been cancelled; started over", fields }
+        )
+      } else if (!handle.created) {
         yield* Output.notice(`run ${handle.runId} already exists (${started.status}); nothing new was queued`, {
           message: "run already exists; nothing new was queued",
-          fields: { ...Engine.logAnnotations(started), status: started.status }
+          fields
         })
       } else {
         yield* Output.notice(

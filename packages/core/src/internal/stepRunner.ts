@@ -262,7 +262,10 @@ export const run = <A, E, R>(
               yield* execution.waitUntil(until, backingOff(slot.stepId, last.attempt, until, lastError))
             }
           }
-          let attempt = last?.attempt ?? 0
+          // After a re-drive, numbering continues from the attempts in the history while the policy
+          // counts from the re-drive: it gets its whole budget again.
+          const prior = slot.priorAttempts ?? 0
+          let attempt = last?.attempt ?? prior
           while (true) {
             attempt++
             const startedAt = yield* Clock.currentTimeMillis
@@ -373,7 +376,7 @@ export const run = <A, E, R>(
             }
             const random = yield* Random.next
             const decision = yield* driver.next({
-              attempt,
+              attempt: attempt - prior,
               outcome,
               elapsedMillis: finishedAt - firstStartedAt,
               random
