@@ -118,6 +118,11 @@ export const timeline = (trace: Trace, options: Options): string => {
   ]
   if (run.durationMillis !== undefined) facts.push(["duration", formatDuration(run.durationMillis)])
   if (run.reason !== undefined) facts.push(["reason", run.reason])
+  if (run.queue !== undefined) facts.push(["queue", run.queue])
+  if (run.concurrencyKey !== undefined) {
+    facts.push(["key", `${run.concurrencyKey.key} (at most ${run.concurrencyKey.limit} running at once)`])
+  }
+  if (run.blocked !== undefined) facts.push(["blocked", run.blocked])
   if (run.recoveries > 0) facts.push(["recoveries", String(run.recoveries)])
   if (run.parent !== undefined) facts.push(["parent", `${run.parent.runId} step ${run.parent.stepId}`])
   if ("output" in trace.run) facts.push(["output", cut(formatValue(run.output), 100)])

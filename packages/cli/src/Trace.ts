@@ -192,6 +192,15 @@ export interface RunView {
   readonly waitingForChild?: ChildView & { readonly stepId: string }
   /** For a child run: the run and the step that started it. */
   readonly parent?: { readonly runId: string; readonly stepId: string }
+  /** Its queue, when not "default". */
+  readonly queue?: string
+  /** Its concurrency key and that key's limit. */
+  readonly concurrencyKey?: { readonly key: string; readonly limit: number }
+  /**
+   * Why a queued run that is due is not starting: the queue limits that hold it back (`queue emails
+   * is at its concurrency limit 5 (5 running)`), from the store when the trace was read.
+   */
+  readonly blocked?: string
 }
 
 /** A run's full history as JSON-serializable data. */
@@ -458,7 +467,11 @@ const traceOf = (
     ...(run.wakeAt === undefined || isFinal(run.status) ? {} : { wakeAt: run.wakeAt }),
     ...(waiting === undefined ? {} : { waitingFor: waiting }),
     ...(waitingChild === undefined ? {} : { waitingForChild: waitingChild }),
-    ...(run.parent === undefined ? {} : { parent: { runId: run.parent.runId, stepId: run.parent.stepId } })
+    ...(run.parent === undefined ? {} : { parent: { runId: run.parent.runId, stepId: run.parent.stepId } }),
+    ...(run.queue === "default" ? {} : { queue: run.queue }),
+    ...(run.concurrencyKey === undefined
+      ? {}
+      : { concurrencyKey: { key: run.concurrencyKey, limit: run.concurrencyLimit ?? 1 } })
   }
   return {
     run: runView,

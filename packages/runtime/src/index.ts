@@ -11,6 +11,9 @@ export * as Engine from "./Engine.js"
 /** The runtime's failures: StoreUnavailable, RunConflict, RunNotFound, LeaseLost, ... */
 export * as Errors from "./Errors.js"
 
+/** Queue limits: where a run goes, what a worker declares, the rate window, why a run waits. */
+export * as Limits from "./Limits.js"
+
 /** The in-memory store, for tests. */
 export * as MemoryStore from "./MemoryStore.js"
 

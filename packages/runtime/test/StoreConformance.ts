@@ -13,6 +13,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { AttemptRow, NewRun, RunRecord, StepRecord } from "../src/Store.js"
 import { Store } from "../src/Store.js"
+import { limitsConformance } from "./LimitsConformance.js"
 
 const T0 = 1_700_000_000_000
 const LEASE = 30_000
@@ -1507,6 +1508,8 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
         })
       )
     })
+
+    limitsConformance(makeLayer)
   })
 }
 

@@ -5,10 +5,11 @@
  * for `--lease`, renewed by heartbeat: when the worker dies, another takes the run over once that
  * lease expires.
  */
-import type { Workflow } from "@weft/core"
-import { Owner, type Store, Worker } from "@weft/runtime"
+import { Queue, type Workflow } from "@weft/core"
+import { Limits, Owner, type Store, Worker } from "@weft/runtime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { parseDuration, parseQueues, parseWhole, storeSpec } from "../Flags.js"
 import * as ModuleLoader from "../ModuleLoader.js"
@@ -119,12 +120,21 @@ export const workerCommand: Command = (positionals, flags) =>
           return Output.err(`! worker ${owner}: wake-ups lost (${event.reason}); polling until they are back\n`)
         case "WakeupsRestored":
           return Output.err(`worker ${owner}: wake-ups restored\n`)
+        case "QueuesDeclared":
+          return Output.err(
+            `worker ${owner}: recorded the limits of ${
+              event.queues.map((queue) => `${queue.name} (${Queue.describeLimits(queue)})`).join(", ")
+            }\n`
+          )
       }
     }
     return yield* Effect.gen(function*() {
       yield* Output.err(
         `worker ${owner} on ${StoreConfig.describe(spec)}: queues ${
-          (queues.length === 0 ? ["default"] : queues).join(", ")
+          Either.match(Limits.declarations([...workflows.values()], queues.length === 0 ? undefined : queues), {
+            onLeft: () => queues.join(", "),
+            onRight: (declared) => declared.names.join(", ")
+          })
         }; concurrency ${concurrency}; lease ${Duration.format(Duration.millis(leaseMillis))}; workflows ${
           names.join(", ")
         }\n`
