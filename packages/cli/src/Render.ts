@@ -194,15 +194,23 @@ export const timeline = (trace: Trace, options: Options): string => {
   return lines.join("\n")
 }
 
-/** The runs of `weft list` as a table: id, workflow, status, created (ISO, no milliseconds), duration. */
-export const runTable = (runs: ReadonlyArray<Store.RunRecord>, options: Options): string => {
+/**
+ * The runs of `weft list` as a table: id, workflow, status, created (ISO, no milliseconds), duration.
+ * `blocked` says, by run id, why a queued run is not starting (`queued: queue emails is at ...`).
+ */
+export const runTable = (
+  runs: ReadonlyArray<Store.RunRecord>,
+  options: Options & { readonly blocked?: ReadonlyMap<string, string> | undefined }
+): string => {
   if (runs.length === 0) return "(no runs)"
   const p = painter(options)
   const header = ["ID", "WORKFLOW", "STATUS", "CREATED", "DURATION"].map((title) => p("dim", title))
   const rows = runs.map((run) => [
     run.id,
     run.workflow,
-    `${statusSymbol(run.status, p)} ${statusText(run)}`,
+    `${statusSymbol(run.status, p)} ${
+      options.blocked?.has(run.id) === true ? `queued: ${options.blocked.get(run.id)}` : statusText(run)
+    }`,
     new Date(run.createdAt).toISOString().replace(/\.\d{3}Z$/, "Z"),
     run.finishedAt === undefined ? "-" : formatDuration(run.finishedAt - (run.startedAt ?? run.createdAt))
   ])

@@ -1,6 +1,6 @@
 /**
  * `weft list`: the runs in the store, newest first, filtered by status and workflow, as a table or
- * as JSON.
+ * as JSON; a queued run that queue limits hold back says which (`blocked`).
  */
 import { Store } from "@weft/runtime"
 import * as Effect from "effect/Effect"
@@ -10,7 +10,7 @@ import * as Output from "../Output.js"
 import * as Render from "../Render.js"
 import * as StoreConfig from "../StoreConfig.js"
 import { UsageError } from "../UsageError.js"
-import { color, type Command } from "./shared.js"
+import { blockedRuns, color, type Command } from "./shared.js"
 
 const statuses: ReadonlyArray<Store.RunStatus> = [
   "queued",
@@ -46,10 +46,13 @@ export const listCommand: Command = (positionals, flags) =>
         workflow: flags.workflow,
         limit
       })
+      const blocked = yield* blockedRuns(runs)
       yield* Output.out(
         flags.json === true
-          ? `${JSON.stringify(runs)}\n`
-          : Render.runTable(runs, { color: color(process.stdout) }) + "\n"
+          ? `${
+            JSON.stringify(runs.map((run) => blocked.has(run.id) ? { ...run, blocked: blocked.get(run.id) } : run))
+          }\n`
+          : Render.runTable(runs, { color: color(process.stdout), blocked }) + "\n"
       )
       return ExitCode.ok
     }).pipe(Effect.provide(StoreConfig.layer(spec)))

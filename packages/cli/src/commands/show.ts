@@ -2,8 +2,6 @@
  * `weft show <run-id>`: a run's timeline of steps and attempts and, for a failed run, its cause
  * tree; with `--json`, the trace as data.
  */
-import { Limits, Store } from "@weft/runtime"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { storeSpec } from "../Flags.js"
 import { ExitCode } from "../Help.js"
@@ -13,17 +11,7 @@ import * as StoreConfig from "../StoreConfig.js"
 import * as Trace from "../Trace.js"
 import { UsageError } from "../UsageError.js"
 import { historyWithChildren } from "./executeHere.js"
-import { color, type Command } from "./shared.js"
-
-/** Why a queued run is not starting, when queue limits hold it back (see `Limits.whyQueued`). */
-const whyQueued = (run: Store.RunRecord) =>
-  Effect.gen(function*() {
-    if (run.status !== "queued") return undefined
-    const store = yield* Store.Store
-    const now = yield* Clock.currentTimeMillis
-    const state = yield* store.queueState({ queue: run.queue, key: run.concurrencyKey, now })
-    return Limits.whyQueued(run, state, now)
-  })
+import { blockedRuns, color, type Command } from "./shared.js"
 
 export const showCommand: Command = (positionals, flags) =>
   Effect.gen(function*() {
@@ -37,7 +25,7 @@ export const showCommand: Command = (positionals, flags) =>
     const spec = yield* storeSpec(flags)
     return yield* Effect.gen(function*() {
       const { children, history } = yield* historyWithChildren(runId)
-      const blocked = yield* whyQueued(history.run)
+      const blocked = (yield* blockedRuns([history.run])).get(history.run.id)
       const traced = Trace.fromHistory(history.run, history.journal, children)
       const trace = blocked === undefined ? traced : { ...traced, run: { ...traced.run, blocked } }
       yield* Output.out(
