@@ -468,7 +468,7 @@ export const makeWith = (
           const due = sleepers
             ? sql`c.status IN ('sleeping', 'waiting') AND c.wake_at <= ${now}`
             : budget.slots > 0
-            ? sql`((c.status = 'queued' AND (c.wake_at IS NULL OR c.wake_at <= ${now}))
+            ? sql`c.status IN ('queued', 'running') AND ((c.status = 'queued' AND (c.wake_at IS NULL OR c.wake_at <= ${now}))
                 OR (c.status = 'running' AND c.lease_expires_at <= ${now}))`
             // No slot left: only runs whose worker died, which hold theirs.
             : sql`c.status = 'running' AND c.lease_expires_at <= ${now}`
