@@ -120,6 +120,31 @@ ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
+-- version 7: queue limits
+
+ALTER TABLE weft_runs ADD COLUMN concurrency_key TEXT COLLATE "C";
+
+ALTER TABLE weft_runs ADD COLUMN concurrency_limit INTEGER;
+
+CREATE INDEX weft_runs_running_key ON weft_runs (queue, concurrency_key) WHERE status = 'running' AND concurrency_key IS NOT NULL;
+
+CREATE TABLE weft_queues (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  concurrency INTEGER,
+  rate_limit INTEGER,
+  rate_interval_millis BIGINT,
+  keyed SMALLINT NOT NULL DEFAULT 0 CHECK (keyed IN (0, 1)),
+  declared_by TEXT,
+  declared_at BIGINT
+);
+
+CREATE TABLE weft_queue_claims (
+  queue TEXT COLLATE "C" NOT NULL,
+  at BIGINT NOT NULL,
+  claims INTEGER NOT NULL,
+  PRIMARY KEY (queue, at)
+);
+
 -- version 8: re-drives
 
 ALTER TABLE weft_runs ADD COLUMN redrives INTEGER NOT NULL DEFAULT 0;

@@ -31,6 +31,23 @@ CREATE TABLE weft_migrations (
   applied_at INTEGER NOT NULL
 ) STRICT;
 
+CREATE TABLE weft_queue_claims (
+  queue TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  claims INTEGER NOT NULL,
+  PRIMARY KEY (queue, at)
+) STRICT;
+
+CREATE TABLE weft_queues (
+  name TEXT PRIMARY KEY NOT NULL,
+  concurrency INTEGER,
+  rate_limit INTEGER,
+  rate_interval_millis INTEGER,
+  keyed INTEGER NOT NULL DEFAULT 0 CHECK (keyed IN (0, 1)),
+  declared_by TEXT,
+  declared_at INTEGER
+) STRICT;
+
 CREATE TABLE weft_redrives (
   run_id TEXT NOT NULL REFERENCES weft_runs (id) ON DELETE CASCADE,
   seq INTEGER NOT NULL,
@@ -67,7 +84,7 @@ CREATE TABLE weft_runs (
   updated_at INTEGER NOT NULL,
   started_at INTEGER,
   finished_at INTEGER
-, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT, redrives INTEGER NOT NULL DEFAULT 0, prior_attempts TEXT, correlation_id TEXT) STRICT;
+, waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT, concurrency_key TEXT, concurrency_limit INTEGER, redrives INTEGER NOT NULL DEFAULT 0, prior_attempts TEXT, correlation_id TEXT) STRICT;
 
 CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
 
@@ -80,6 +97,8 @@ CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
 CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');
+
+CREATE INDEX weft_runs_running_key ON weft_runs (queue, concurrency_key) WHERE status = 'running' AND concurrency_key IS NOT NULL;
 
 CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status IN ('sleeping', 'waiting');
 

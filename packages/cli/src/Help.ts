@@ -153,7 +153,7 @@ again with the same --id (or the same idempotency key) returns the existing run.
 Options:
   --input <json|@file>      the workflow's input as JSON, or @path to a JSON file
   --id <run-id>             the run's id (default: from the workflow's idempotency key, or new)
-  --queue <name>            the queue to put it on (default: default)
+  --queue <name>            the queue to put it on (default: the workflow's queue, else default)
   --priority <n>            a whole number; higher runs first (default 0)
   --delay <duration>        do not start it before this long from now, e.g. "30 seconds", "5 minutes"
   --correlation-id <id>     your id for the run (a request id): stored with it, on every log line
@@ -173,11 +173,13 @@ then oldest) and executes them, several at once, with the layers the modules exp
 on stderr as each run starts and ends. SIGINT or SIGTERM stops it: each run in flight stops at its
 next step boundary, or is interrupted if it does not reach one within --grace; either way it is
 released, stays queued, and any worker resumes it from its journal. Exit code 0; a second signal
-exits at once with 130.
+exits at once with 130. The queue limits the modules declare (Queue.make) are recorded in the
+store at start; every worker honours the limits recorded there (the last declaration wins).
 
 Options:
   --concurrency <n>         at most n runs at once (default 10)
-  --queue <name>            a queue to claim from; repeat it or give a comma list (default: default)
+  --queue <name>            a queue to claim from; repeat it or give a comma list (default: the
+                            queues of the modules' workflows, default for those that name none)
   --grace <duration>        how long a shutdown lets runs in flight reach their next step boundary
                             before interrupting them, e.g. "2 minutes" (default 30 seconds)
   --lease <duration>        how long a run stays leased to this worker, renewed by heartbeat; if the

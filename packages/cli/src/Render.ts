@@ -119,6 +119,11 @@ export const timeline = (trace: Trace, options: Options): string => {
   ]
   if (run.durationMillis !== undefined) facts.push(["duration", formatDuration(run.durationMillis)])
   if (run.reason !== undefined) facts.push(["reason", run.reason])
+  if (run.queue !== undefined) facts.push(["queue", run.queue])
+  if (run.concurrencyKey !== undefined) {
+    facts.push(["key", `${run.concurrencyKey.key} (at most ${run.concurrencyKey.limit} running at once)`])
+  }
+  if (run.blocked !== undefined) facts.push(["blocked", run.blocked])
   if (run.recoveries > 0) facts.push(["recoveries", String(run.recoveries)])
   if (run.parent !== undefined) facts.push(["parent", `${run.parent.runId} step ${run.parent.stepId}`])
   if (run.correlationId !== undefined) facts.push(["correlation", run.correlationId])
@@ -217,15 +222,23 @@ const redriveText = (redrive: RedriveView): string => {
   } by ${redrive.by} from ${from}: ${redrive.reason} (was ${was})${children}`
 }
 
-/** The runs of `weft list` as a table: id, workflow, status, created (ISO, no milliseconds), duration. */
-export const runTable = (runs: ReadonlyArray<Store.RunRecord>, options: Options): string => {
+/**
+ * The runs of `weft list` as a table: id, workflow, status, created (ISO, no milliseconds), duration.
+ * `blocked` says, by run id, why a queued run is not starting (`queued: queue emails is at ...`).
+ */
+export const runTable = (
+  runs: ReadonlyArray<Store.RunRecord>,
+  options: Options & { readonly blocked?: ReadonlyMap<string, string> | undefined }
+): string => {
   if (runs.length === 0) return "(no runs)"
   const p = painter(options)
   const header = ["ID", "WORKFLOW", "STATUS", "CREATED", "DURATION"].map((title) => p("dim", title))
   const rows = runs.map((run) => [
     run.id,
     run.workflow,
-    `${statusSymbol(run.status, p)} ${statusText(run)}`,
+    `${statusSymbol(run.status, p)} ${
+      options.blocked?.has(run.id) === true ? `queued: ${options.blocked.get(run.id)}` : statusText(run)
+    }`,
     new Date(run.createdAt).toISOString().replace(/\.\d{3}Z$/, "Z"),
     run.finishedAt === undefined ? "-" : formatDuration(run.finishedAt - (run.startedAt ?? run.createdAt))
   ])

@@ -199,6 +199,15 @@ export interface RunView {
   readonly correlationId?: string
   /** The run's re-drives (`weft retry`), oldest first; absent when it was never re-driven. */
   readonly redrives?: ReadonlyArray<RedriveView>
+  /** Its queue, when not "default". */
+  readonly queue?: string
+  /** Its concurrency key and that key's limit. */
+  readonly concurrencyKey?: { readonly key: string; readonly limit: number }
+  /**
+   * Why a queued run that is due is not starting: the queue limits that hold it back (`queue emails
+   * is at its concurrency limit 5 (5 running)`), from the store when the trace was read.
+   */
+  readonly blocked?: string
 }
 
 /** A re-drive of the run: who sent it back to its queue, when, why, from which step, and how it had ended. */
@@ -525,7 +534,11 @@ const traceOf = (
     ...(waitingChild === undefined ? {} : { waitingForChild: waitingChild }),
     ...(run.parent === undefined ? {} : { parent: { runId: run.parent.runId, stepId: run.parent.stepId } }),
     ...(run.correlationId === undefined ? {} : { correlationId: run.correlationId }),
-    ...(redrives.length === 0 ? {} : { redrives: redrives.map(redriveView) })
+    ...(redrives.length === 0 ? {} : { redrives: redrives.map(redriveView) }),
+    ...(run.queue === "default" ? {} : { queue: run.queue }),
+    ...(run.concurrencyKey === undefined
+      ? {}
+      : { concurrencyKey: { key: run.concurrencyKey, limit: run.concurrencyLimit ?? 1 } })
   }
   return {
     run: runView,

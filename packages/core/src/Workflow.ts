@@ -17,6 +17,7 @@ import * as Failure from "./Failure.js"
 import * as children from "./internal/children.js"
 import * as internal from "./internal/stepRunner.js"
 import * as taskGroup from "./internal/taskGroup.js"
+import type * as Queue from "./Queue.js"
 import * as Retry from "./Retry.js"
 
 /** @internal */
@@ -45,6 +46,12 @@ export interface Workflow<Name extends string, In, A, E, R> {
   /** Everything the run's Cause may fail with: declared and built-in errors. */
   readonly failure: Schema.Schema.AnyNoContext
   readonly idempotencyKey: ((input: In) => string) | undefined
+  /** The queue its runs go to unless a start names another: a declaration with limits, or a name. */
+  readonly queue: Queue.Queue | string | undefined
+  /** The key of a run's concurrency limit: at most `concurrencyLimit` runs with one key run at once. */
+  readonly concurrencyKey: ((input: In) => string) | undefined
+  /** With `concurrencyKey`: how many runs with the same key may run at once (default 1). */
+  readonly concurrencyLimit: number | undefined
   /** The signals a run accepts (`Workflow.signal`), by name, with the schema a delivery must match. */
   readonly signals: Readonly<Record<string, Schema.Schema.AnyNoContext>>
   /**
@@ -104,6 +111,20 @@ export const make = <
   /** A second start with the same key is the same run: nothing is duplicated. */
   readonly idempotencyKey?: ((input: In) => string) | undefined
   /**
+   * The queue the workflow's runs go to (a start may name another): a name, or a declaration made
+   * with `Queue.make`, whose limits every worker that knows this workflow records in its store.
+   * Default: the queue "default".
+   */
+  readonly queue?: Queue.Queue | string | undefined
+  /**
+   * A key computed from the input when a run starts (e.g. the customer's id): at most
+   * `concurrencyLimit` runs with the same key, in the same queue, run at once across all workers;
+   * the others stay queued. Sleeping and waiting runs do not count.
+   */
+  readonly concurrencyKey?: ((input: In) => string) | undefined
+  /** How many runs with one `concurrencyKey` may run at once. Default 1; needs `concurrencyKey`. */
+  readonly concurrencyLimit?: number | undefined
+  /**
    * The signals a run accepts, by name, each with the schema of its payload (the same schema the
    * body passes to `Workflow.signal`): a delivery is checked against it before it is stored.
    */
@@ -124,6 +145,20 @@ export const make = <
       `maxRecoveries of workflow "${options.name}" must be a whole number of at least 0, got ${maxRecoveries}`
     )
   }
+  const limit = options.concurrencyLimit
+  if (limit !== undefined) {
+    if (options.concurrencyKey === undefined) {
+      throw new TypeError(
+        `workflow "${options.name}": concurrencyLimit needs a concurrencyKey (for one limit over all its runs, ` +
+          `return the same key for every input, or give it a queue with a concurrency)`
+      )
+    }
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RangeError(
+        `workflow "${options.name}": concurrencyLimit must be a whole number of at least 1, got ${limit}`
+      )
+    }
+  }
   return {
     [TypeId]: TypeId,
     name: options.name,
@@ -134,6 +169,9 @@ export const make = <
     error,
     failure: Schema.Union(error, Failure.BuiltIn),
     idempotencyKey: options.idempotencyKey,
+    queue: options.queue,
+    concurrencyKey: options.concurrencyKey,
+    concurrencyLimit: options.concurrencyKey === undefined ? undefined : limit ?? 1,
     signals: options.signals ?? {},
     maxRecoveries,
     run: options.run as never

@@ -11,6 +11,9 @@ export * as Execution from "./Execution.js"
 /** The built-in failures (StepTimeout, CircuitOpen, InputInvalid, NonDeterminism, Cancelled) and the Defect schema. */
 export * as Failure from "./Failure.js"
 
+/** Queues with limits: concurrency across all workers and a rate limit. */
+export * as Queue from "./Queue.js"
+
 /** Retry policies as data, with one interpreter. */
 export * as Retry from "./Retry.js"
 

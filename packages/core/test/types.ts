@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { Execution } from "../src/Execution.js"
 import type { Failure } from "../src/index.js"
-import { CircuitBreaker, Retry, Step, Workflow } from "../src/index.js"
+import { CircuitBreaker, Queue, Retry, Step, Workflow } from "../src/index.js"
 
 type Equals<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true : false
 type Assert<T extends true> = T
@@ -183,6 +183,10 @@ export const checkout = Workflow.make({
   success: Receipt,
   error: Schema.Union(CardDeclined, GatewayTimeout, OutOfStock),
   idempotencyKey: (order) => order.id,
+  queue: Queue.make({ name: "checkout", concurrency: 8 }),
+  // The key function sees the decoded input, typed.
+  concurrencyKey: (order) => order.id.slice(0, 3),
+  concurrencyLimit: 2,
   run: (order) =>
     Effect.gen(function*() {
       yield* reserve(order)

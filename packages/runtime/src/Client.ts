@@ -24,6 +24,7 @@ import {
   type StepNotInJournal,
   type StoreUnavailable
 } from "./Errors.js"
+import * as Limits from "./Limits.js"
 import type { Journal, RedrivePoint, RedriveRecord, RunRecord } from "./Store.js"
 import { isTerminal, Store } from "./Store.js"
 
@@ -41,6 +42,7 @@ export interface RunHandle<W extends Workflow.Any> {
 export interface StartOptions {
   /** The run's id. Default: the run found by the workflow's idempotency key, or a new UUID. */
   readonly id?: string | undefined
+  /** The queue to put the run in. Default: the queue the workflow declares, else "default". */
   readonly queue?: string | undefined
   readonly priority?: number | undefined
   /** Where the run is started from (the CLI records the module path, for `weft resume`). */
@@ -161,13 +163,16 @@ export const make: Effect.Effect<ClientService, never, Store> = Effect.gen(funct
     Effect.gen(function*() {
       const encoded = yield* Effect.mapError(Schema.encode(workflow.input)(decoded), inputInvalid(workflow))
       const now = yield* Clock.currentTimeMillis
+      const placed = Limits.placement(workflow, decoded, options.queue)
       const { created, run } = yield* store.createRun({
         id: options.id ?? Crypto.randomUUID(),
         workflow: workflow.name,
         version: workflow.version ?? "unversioned",
         input: encoded,
         idempotencyKey: workflow.idempotencyKey?.(decoded),
-        queue: options.queue,
+        queue: placed.queue,
+        concurrencyKey: placed.concurrencyKey,
+        concurrencyLimit: placed.concurrencyLimit,
         priority: options.priority,
         origin: options.origin,
         wakeAt: options.wakeAt,

@@ -23,6 +23,7 @@ import { RunSuspended } from "./Errors.js"
 import * as FreshRuns from "./internal/FreshRuns.js"
 import type * as LeaseKeeper from "./internal/LeaseKeeper.js"
 import * as Strands from "./internal/Strands.js"
+import * as Limits from "./Limits.js"
 import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
 import { isTerminal } from "./Store.js"
 import { Store } from "./Store.js"
@@ -500,6 +501,8 @@ export const execute = <W extends Workflow.Any>(
           const childId = id ?? `${run.id}/${slot.stepId}`
           const encoded = yield* Effect.orDie(Schema.encodeUnknown(child.input)(input))
           const now = yield* Clock.currentTimeMillis
+          // The child's own queue when it declares one, else its parent's.
+          const placed = Limits.placement(child, input, child.queue === undefined ? run.queue : undefined)
           yield* retrying(
             `starting child run ${childId}`,
             store.createRun({
@@ -507,7 +510,9 @@ export const execute = <W extends Workflow.Any>(
               workflow: child.name,
               version: child.version ?? "unversioned",
               input: encoded,
-              queue: run.queue,
+              queue: placed.queue,
+              concurrencyKey: placed.concurrencyKey,
+              concurrencyLimit: placed.concurrencyLimit,
               parent: { runId: run.id, stepId: slot.stepId },
               correlationId: run.correlationId,
               now

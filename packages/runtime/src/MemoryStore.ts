@@ -21,9 +21,11 @@ import { claimOrder, compareCodePoints } from "./internal/order.js"
 import * as Redrive from "./internal/redrive.js"
 import * as Waits from "./internal/waits.js"
 import * as WakeBus from "./internal/WakeBus.js"
+import * as Limits from "./Limits.js"
 import type {
   AttemptRow,
   Outcome,
+  QueueRecord,
   Redriven,
   RedrivePoint,
   RedriveRecord,
@@ -44,6 +46,18 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
   const bus = WakeBus.make()
   const signals: Array<StoredSignal> = []
   const redrives = new Map<string, Array<StoredRedrive>>()
+  const queueRecords = new Map<string, QueueRecord>()
+  // Per rate-limited queue: the times of its claims still in the window.
+  const rateClaims = new Map<string, Array<number>>()
+  const isLimited = (queue: string): boolean => {
+    const record = queueRecords.get(queue)
+    return record !== undefined &&
+      (record.keyed || record.concurrency !== undefined || record.rateLimit !== undefined)
+  }
+  const windowOf = (record: QueueRecord, now: number) =>
+    record.rateLimit === undefined
+      ? undefined
+      : Limits.rateWindow(record.rateLimit, rateClaims.get(record.name) ?? [], now)
   const pendingSignal = (runId: string, name: string, deadline: number | undefined) =>
     signals.find((signal) =>
       signal.runId === runId && signal.name === name && signal.takenBy === undefined &&
@@ -133,6 +147,23 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
     return record
   }
 
+  const markKeyed = (name: string): void => {
+    const before = queueRecords.get(name)
+    queueRecords.set(
+      name,
+      before === undefined
+        ? {
+          name,
+          concurrency: undefined,
+          rateLimit: undefined,
+          keyed: true,
+          declaredBy: undefined,
+          declaredAt: undefined
+        }
+        : { ...before, keyed: true }
+    )
+  }
+
   const service: StoreService = {
     dialect: "memory",
     wakeups: bus.notices,
@@ -150,7 +181,45 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
             : undefined
           if (at !== undefined && at > now && (earliest === undefined || at < earliest)) earliest = at
         }
+        // A full rate-limit window: its queued runs become claimable when it reopens.
+        for (const queue of queues) {
+          const record = queueRecords.get(queue)
+          const at = record === undefined ? undefined : windowOf(record, now)?.reopensAt
+          if (at !== undefined && at > now && (earliest === undefined || at < earliest)) earliest = at
+        }
         return Option.fromNullable(earliest)
+      }),
+
+    declareQueues: ({ by, keyed, now, queues }) =>
+      Effect.sync(() => {
+        const changed: Array<QueueRecord> = []
+        for (const queue of queues) {
+          const before = queueRecords.get(queue.name)
+          if (before?.declaredBy !== undefined && !Limits.sameLimits(before, queue)) changed.push(before)
+          queueRecords.set(queue.name, {
+            name: queue.name,
+            concurrency: queue.concurrency,
+            rateLimit: queue.rateLimit,
+            keyed: before?.keyed ?? false,
+            declaredBy: by,
+            declaredAt: now
+          })
+        }
+        for (const name of keyed) markKeyed(name)
+        return changed
+      }),
+
+    queueState: ({ key, now, queue }) =>
+      Effect.sync(() => {
+        const record = queueRecords.get(queue)
+        const running = Array.from(runs.values()).filter((run) => run.queue === queue && run.status === "running")
+        const window = record === undefined ? undefined : windowOf(record, now)
+        return {
+          queue: record,
+          running: running.length,
+          keyRunning: key === undefined ? undefined : running.filter((run) => run.concurrencyKey === key).length,
+          rate: window === undefined ? undefined : { claims: window.claims, reopensAt: window.reopensAt }
+        }
       }),
 
     createRun: (run) =>
@@ -190,6 +259,8 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
           origin: run.origin,
           parent: run.parent,
           ...(run.correlationId === undefined ? {} : { correlationId: run.correlationId }),
+          concurrencyKey: run.concurrencyKey,
+          concurrencyLimit: run.concurrencyKey === undefined ? undefined : run.concurrencyLimit ?? 1,
           createdAt: run.now,
           updatedAt: run.now,
           startedAt: claim === undefined ? undefined : run.now,
@@ -197,6 +268,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         }
         runs.set(run.id, stored)
         if (key !== undefined) keys.set(key, run.id)
+        if (stored.concurrencyKey !== undefined) markKeyed(stored.queue)
         if (claim === undefined) bus.publish(stored.queue)
         return Effect.succeed({ run: toRun(stored), created: true })
       }),
@@ -254,23 +326,55 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
 
     claimNext: ({ leaseMillis, limit, now, owner, queues, workflows }) =>
       Effect.sync(() => {
-        const runnable = Array.from(runs.values())
-          .filter((run) =>
-            queues.includes(run.queue) &&
-            (workflows === undefined || workflows.includes(run.workflow)) &&
-            ((run.status === "queued" && (run.wakeAt === undefined || run.wakeAt <= now)) ||
-              (run.status === "running" && run.leaseExpiresAt !== undefined && run.leaseExpiresAt <= now))
-          )
-          .sort(claimOrder)
+        const mine = (run: StoredRun) =>
+          queues.includes(run.queue) && (workflows === undefined || workflows.includes(run.workflow))
         // Due sleepers first, in wake order: resuming started work comes before starting new runs.
-        const woken = Array.from(runs.values())
-          .filter((run) =>
-            (run.status === "sleeping" || run.status === "waiting") && run.wakeAt !== undefined && run.wakeAt <= now &&
-            queues.includes(run.queue) &&
-            (workflows === undefined || workflows.includes(run.workflow))
-          )
-          .sort((a, b) => a.wakeAt! - b.wakeAt! || compareCodePoints(a.id, b.id))
-        const taken = [...woken, ...runnable].slice(0, Math.max(0, Math.floor(limit)))
+        const dueSleeper = (run: StoredRun) =>
+          (run.status === "sleeping" || run.status === "waiting") && run.wakeAt !== undefined && run.wakeAt <= now
+        const runnable = (run: StoredRun) =>
+          (run.status === "queued" && (run.wakeAt === undefined || run.wakeAt <= now)) ||
+          (run.status === "running" && run.leaseExpiresAt !== undefined && run.leaseExpiresAt <= now)
+        const candidates = (of: (run: StoredRun) => boolean) => [
+          ...Array.from(runs.values()).filter((run) => of(run) && dueSleeper(run))
+            .sort((a, b) => a.wakeAt! - b.wakeAt! || compareCodePoints(a.id, b.id)),
+          ...Array.from(runs.values()).filter((run) => of(run) && runnable(run)).sort(claimOrder)
+        ]
+        let left = Math.max(0, Math.floor(limit))
+        const taken: Array<StoredRun> = []
+        // Limited queues first, each through its budget (see Limits.admit).
+        for (const queue of queues.filter(isLimited)) {
+          const record = queueRecords.get(queue)!
+          const running = Array.from(runs.values()).filter((run) => run.queue === queue && run.status === "running")
+          const keyRunning = new Map<string, number>()
+          for (const run of running) {
+            if (run.concurrencyKey !== undefined) {
+              keyRunning.set(run.concurrencyKey, (keyRunning.get(run.concurrencyKey) ?? 0) + 1)
+            }
+          }
+          const budget: Limits.Budget = {
+            slots: record.concurrency === undefined ? Infinity : record.concurrency - running.length,
+            tokens: windowOf(record, now)?.free ?? Infinity
+          }
+          let claims = 0
+          for (const run of candidates((run) => run.queue === queue && mine(run))) {
+            if (left === 0 || budget.tokens <= 0) break
+            const key = run.concurrencyKey
+            if (!Limits.admit(budget, run, key === undefined ? 0 : keyRunning.get(key) ?? 0)) continue
+            if (key !== undefined && run.status !== "running") keyRunning.set(key, (keyRunning.get(key) ?? 0) + 1)
+            taken.push(run)
+            claims += 1
+            left -= 1
+          }
+          if (record.rateLimit !== undefined && claims > 0) {
+            const interval = record.rateLimit.intervalMillis
+            const kept = (rateClaims.get(queue) ?? []).filter((at) => at > now - interval)
+            for (let i = 0; i < claims; i++) kept.push(now)
+            rateClaims.set(queue, kept)
+          }
+        }
+        if (left > 0) {
+          taken.push(...candidates((run) => mine(run) && !isLimited(run.queue)).slice(0, left))
+        }
         return taken.map((run) => {
           // Waking from a sleep is the run's own plan, not a recovery.
           if (run.status === "sleeping" || run.status === "waiting") run.recoveries -= 1
@@ -506,6 +610,8 @@ interface StoredRun {
   cancel?: { readonly at: number; readonly by: string; readonly reason: string } | undefined
   readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
   readonly correlationId?: string | undefined
+  readonly concurrencyKey: string | undefined
+  readonly concurrencyLimit: number | undefined
   reason: string | undefined
   recoveries: number
   redriven?: Redriven | undefined

@@ -244,6 +244,50 @@ CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id I
 ALTER TABLE weft_runs ADD COLUMN parent_step_id TEXT;
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;`
   },
+  // Queue limits: the declared limits of each queue (the last declaration wins), whether its runs
+  // carry concurrency keys, and the claims of a rate-limited queue still in its window (one row
+  // per claim time, with how many runs were claimed then). A run carries its key and the key's
+  // limit, set when it starts; the running runs of a key are counted through their own index.
+  {
+    version: 7,
+    name: "queue limits",
+    sqlite: `ALTER TABLE weft_runs ADD COLUMN concurrency_key TEXT;
+ALTER TABLE weft_runs ADD COLUMN concurrency_limit INTEGER;
+CREATE INDEX weft_runs_running_key ON weft_runs (queue, concurrency_key) WHERE status = 'running' AND concurrency_key IS NOT NULL;
+CREATE TABLE weft_queues (
+  name TEXT PRIMARY KEY NOT NULL,
+  concurrency INTEGER,
+  rate_limit INTEGER,
+  rate_interval_millis INTEGER,
+  keyed INTEGER NOT NULL DEFAULT 0 CHECK (keyed IN (0, 1)),
+  declared_by TEXT,
+  declared_at INTEGER
+) STRICT;
+CREATE TABLE weft_queue_claims (
+  queue TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  claims INTEGER NOT NULL,
+  PRIMARY KEY (queue, at)
+) STRICT;`,
+    pg: `ALTER TABLE weft_runs ADD COLUMN concurrency_key TEXT COLLATE "C";
+ALTER TABLE weft_runs ADD COLUMN concurrency_limit INTEGER;
+CREATE INDEX weft_runs_running_key ON weft_runs (queue, concurrency_key) WHERE status = 'running' AND concurrency_key IS NOT NULL;
+CREATE TABLE weft_queues (
+  name TEXT COLLATE "C" PRIMARY KEY,
+  concurrency INTEGER,
+  rate_limit INTEGER,
+  rate_interval_millis BIGINT,
+  keyed SMALLINT NOT NULL DEFAULT 0 CHECK (keyed IN (0, 1)),
+  declared_by TEXT,
+  declared_at BIGINT
+);
+CREATE TABLE weft_queue_claims (
+  queue TEXT COLLATE "C" NOT NULL,
+  at BIGINT NOT NULL,
+  claims INTEGER NOT NULL,
+  PRIMARY KEY (queue, at)
+);`
+  },
   // Re-drives: a failed or cancelled run sent back to its queue with part of its journal. The run
   // keeps how many times it was re-driven and, per step, the last attempt before the latest re-drive
   // (the steps' retry policies count only the attempts after it); each re-drive is kept in

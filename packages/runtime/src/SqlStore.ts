@@ -7,6 +7,7 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Execution } from "@weft/core"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -32,9 +33,11 @@ import * as PgPrepared from "./internal/PgPrepared.js"
 import * as Redrive from "./internal/redrive.js"
 import * as Waits from "./internal/waits.js"
 import * as WakeBus from "./internal/WakeBus.js"
+import * as Limits from "./Limits.js"
 import * as Migrations from "./Migrations.js"
 import type {
   AttemptRow,
+  QueueRecord,
   RedrivePoint,
   RedriveRecord,
   RunRecord,
@@ -426,6 +429,236 @@ export const makeWith = (
           rows.length === 0 ? Effect.fail(new LeaseLost({ runId: entry.runId, owner: entry.owner })) : Effect.void
       )
 
+    // The queues recorded in weft_queues, as this process last read them: a claim of a queue found
+    // here with limits or keys goes through `claimLimited`, which reads the limits themselves under
+    // the queue's lock; any other queue keeps the one-statement claim. Read again at most once a
+    // second (`queueRefreshMillis`), so that a queue another process declared is honoured within
+    // a second; this process's own declarations and keyed starts update it at once.
+    let recorded = new Map<string, QueueRecord>()
+    let recordedAt = Number.NEGATIVE_INFINITY
+    const readQueues = Effect.map(sql<QueueRow>`SELECT * FROM weft_queues`, (rows) => {
+      recorded = new Map(rows.map((row) => [row.name, toQueue(row)]))
+      return recorded
+    })
+    const recordedQueues = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      if (now < recordedAt + queueRefreshMillis && now >= recordedAt) return Effect.succeed(recorded)
+      recordedAt = now
+      return readQueues
+    })
+
+    // The claims of one limited queue, inside claimNext's transaction, after its row was locked:
+    // every limited claim of the queue is serialized from there to the commit, so the running runs
+    // it counts cannot change under it (a run ends or suspends without the lock, which only frees
+    // slots). Candidates come in claim order (due sleepers, then runnable runs), a page at a time,
+    // each page without the runs whose key is full (counted with the runs this claim took already:
+    // they are `running` in this transaction), and `Limits.admit` decides run by run.
+    const claimLimited = (
+      { leaseMillis, now, owner, queue, record, take, workflows }: {
+        readonly leaseMillis: number
+        readonly now: number
+        readonly owner: string
+        readonly queue: string
+        readonly record: QueueRecord | undefined
+        readonly workflows: ReadonlyArray<string> | undefined
+        readonly take: number
+      }
+    ): Effect.Effect<ReadonlyArray<RunRecord>, SqlError> =>
+      Effect.gen(function*() {
+        const rate = record?.rateLimit
+        const running = record?.concurrency === undefined ? 0 : Number(
+          (yield* sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM weft_runs
+            WHERE queue = ${queue} AND status = 'running'`)[0].n
+        )
+        const window = rate === undefined ? undefined : Limits.rateWindow(
+          rate,
+          (yield* sql<{ readonly at: number | string; readonly claims: number | string }>`SELECT at, claims
+            FROM weft_queue_claims WHERE queue = ${queue} AND at > ${now - rate.intervalMillis}`).flatMap((row) =>
+            Array.from({ length: Number(row.claims) }, () => Number(row.at))
+          ),
+          now
+        )
+        const budget: Limits.Budget = {
+          slots: record?.concurrency === undefined ? Infinity : record.concurrency - running,
+          tokens: window?.free ?? Infinity
+        }
+        const known = workflows === undefined ? sql.literal("") : sql`AND c.workflow IN ${sql.in(workflows)}`
+        const lock = sql.onDialectOrElse({
+          pg: () => sql.literal("FOR UPDATE OF c SKIP LOCKED"),
+          orElse: () => sql.literal("")
+        })
+        // A key's running runs in this queue, joined to each candidate.
+        const keys = sql`LEFT JOIN (SELECT concurrency_key, COUNT(*) AS n FROM weft_runs
+            WHERE queue = ${queue} AND status = 'running' AND concurrency_key IS NOT NULL
+            GROUP BY concurrency_key) k ON k.concurrency_key = c.concurrency_key`
+        const passed: Array<string> = []
+        const page = (sleepers: boolean, size: number) => {
+          const due = sleepers
+            ? sql`c.status IN ('sleeping', 'waiting') AND c.wake_at <= ${now}`
+            : budget.slots > 0
+            ? sql`c.status IN ('queued', 'running') AND ((c.status = 'queued' AND (c.wake_at IS NULL OR c.wake_at <= ${now}))
+                OR (c.status = 'running' AND c.lease_expires_at <= ${now}))`
+            // No slot left: only runs whose worker died, which hold theirs.
+            : sql`c.status = 'running' AND c.lease_expires_at <= ${now}`
+          const skip = passed.length === 0 ? sql.literal("") : sql`AND c.id NOT IN ${sql.in(passed)}`
+          const order = sleepers ? sql.literal("c.wake_at, c.id") : sql.literal("c.priority DESC, c.created_at, c.id")
+          return sql<CandidateRow>`SELECT c.id, c.status, c.concurrency_key, c.concurrency_limit,
+              COALESCE(k.n, 0) AS key_running
+            FROM weft_runs c ${keys}
+            WHERE c.queue = ${queue} AND ${due} ${known} ${skip}
+              AND (c.concurrency_key IS NULL OR c.status = 'running' OR COALESCE(k.n, 0) < c.concurrency_limit)
+            ORDER BY ${order}
+            LIMIT ${size}
+            ${lock}`
+        }
+        const woken: Array<RunRecord> = []
+        const started: Array<RunRecord> = []
+        const count = () => woken.length + started.length
+        for (const sleepers of [true, false]) {
+          while (count() < take && budget.tokens > 0 && (budget.slots > 0 || !sleepers)) {
+            const want = take - count()
+            const size = Math.max(want, 16)
+            const candidates = yield* page(sleepers, size)
+            const chosen: Array<string> = []
+            // The keys' running runs as this page counted them, plus the ones it takes.
+            const keyRunning = new Map<string, number>()
+            for (const row of candidates) {
+              if (chosen.length >= want) break
+              const key = row.concurrency_key ?? undefined
+              const held = key === undefined ? 0 : keyRunning.get(key) ?? Number(row.key_running)
+              const run = { status: row.status, concurrencyKey: key, concurrencyLimit: Number(row.concurrency_limit) }
+              if (Limits.admit(budget, run, held)) {
+                chosen.push(row.id)
+                if (key !== undefined && row.status !== "running") keyRunning.set(key, held + 1)
+              } else {
+                passed.push(row.id)
+              }
+            }
+            if (chosen.length > 0) {
+              if (sleepers) {
+                const rows = yield* sql<RunRow>`UPDATE weft_runs
+                  SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                    reason = NULL, waiting_for = NULL, updated_at = ${now}
+                  WHERE id IN ${sql.in(chosen)} RETURNING *`
+                woken.push(...rows.map(toRun))
+              } else {
+                const rows = yield* sql<RunRow>`UPDATE weft_runs
+                  SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                    recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
+                    started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+                  WHERE id IN ${sql.in(chosen)} RETURNING *`
+                started.push(...rows.map(toRun))
+              }
+            }
+            // A short page was the last of its kind.
+            if (candidates.length < size) break
+          }
+        }
+        if (rate !== undefined && count() > 0) {
+          yield* sql`INSERT INTO weft_queue_claims (queue, at, claims) VALUES (${queue}, ${now}, ${count()})
+            ON CONFLICT (queue, at) DO UPDATE SET claims = weft_queue_claims.claims + excluded.claims`
+          yield* sql`DELETE FROM weft_queue_claims WHERE queue = ${queue} AND at <= ${now - rate.intervalMillis}`
+        }
+        for (const run of started) {
+          // A re-driven run starts again (no recovery counted) with part of its journal kept.
+          if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
+        }
+        return [...woken.sort(wakeOrder), ...started.sort(claimOrder)]
+      })
+
+    // The claim of queues without limits (see claimNext): one statement on PostgreSQL, the due
+    // sleepers and then the runnable runs on SQLite.
+    const claimOpen = (
+      { leaseMillis, now, owner, queues, take, workflows }: {
+        readonly leaseMillis: number
+        readonly now: number
+        readonly owner: string
+        readonly queues: ReadonlyArray<string>
+        readonly workflows: ReadonlyArray<string> | undefined
+        readonly take: number
+      }
+    ): Effect.Effect<ReadonlyArray<RunRecord>, SqlError> => {
+      const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
+      const lock = sql.onDialectOrElse({
+        pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
+        orElse: () => sql.literal("")
+      })
+      // Due sleepers first, in wake order, through their own index (sleeping runs are not in the
+      // runnable index, so many of them never slow this claim); waking is not a recovery.
+      const wake = sql<RunRow>`UPDATE weft_runs
+          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+            reason = NULL, waiting_for = NULL, updated_at = ${now}
+          WHERE id IN (
+            SELECT id FROM weft_runs
+            WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+            ORDER BY wake_at, id
+            LIMIT ${take}
+            ${lock})
+          RETURNING *`
+      // The runs claimed from the queue (not woken) with no recovery counted had never started
+      // (a claim of a started run counts one): their journal is empty, the engine need not read it.
+      const started = (rows: ReadonlyArray<RunRow>) =>
+        rows.map((row) => {
+          const run = toRun(row)
+          // A re-driven run starts again (no recovery counted) with part of its journal kept.
+          if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
+          return run
+        }).sort(claimOrder)
+      // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
+      // queued or expired runs), the second limited to what the first left.
+      const both = sql<RunRow & { readonly woke: boolean }>`${hot}WITH
+        woken AS (UPDATE weft_runs
+          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+            reason = NULL, waiting_for = NULL, updated_at = ${now}
+          WHERE id IN (
+            SELECT id FROM weft_runs
+            WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+            ORDER BY wake_at, id
+            LIMIT ${take}
+            FOR UPDATE SKIP LOCKED)
+          RETURNING *),
+        started AS (UPDATE weft_runs
+          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+            recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
+            started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+          WHERE id IN (
+            SELECT id FROM weft_runs
+            WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
+              AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
+                OR (status = 'running' AND lease_expires_at <= ${now}))
+            ORDER BY priority DESC, created_at, id
+            LIMIT (${take} - (SELECT COUNT(*) FROM woken))
+            FOR UPDATE SKIP LOCKED)
+          RETURNING *)
+        SELECT woken.*, TRUE AS woke FROM woken UNION ALL SELECT started.*, FALSE AS woke FROM started`
+      return dialect === "postgres" ?
+        Effect.map(both, (rows) => [
+          ...rows.filter((row) => row.woke).map(toRun).sort(wakeOrder),
+          ...started(rows.filter((row) => !row.woke))
+        ]) :
+        Effect.flatMap(wake, (woken) =>
+          woken.length >= take ?
+            Effect.succeed(woken.map(toRun).sort(wakeOrder)) :
+            Effect.map(
+              sql<RunRow>`UPDATE weft_runs
+                SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+                  recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
+                  started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+                WHERE id IN (
+                  SELECT id FROM weft_runs
+                  WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
+                    AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
+                      OR (status = 'running' AND lease_expires_at <= ${now}))
+                  ORDER BY priority DESC, created_at, id
+                  LIMIT ${take - woken.length}
+                  ${lock})
+                RETURNING *`,
+              (rows) => [...woken.map(toRun).sort(wakeOrder), ...started(rows)]
+            ))
+    }
+
+    const markKeyed = (name: string) =>
+      sql`INSERT INTO weft_queues (name, keyed) VALUES (${name}, 1) ON CONFLICT (name) DO UPDATE SET keyed = 1`
+
     const selectRun = (id: string) => sql<RunRow>`${hot}SELECT * FROM weft_runs WHERE id = ${id}`
 
     // Re-drives run `id` when it is failed or cancelled, in the caller's transaction, and the awaited
@@ -540,8 +773,84 @@ export const makeWith = (
               SELECT MIN(lease_expires_at) AS at FROM weft_runs
               WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at > ${now} ${known}
             ) AS due`
-          return Option.fromNullable(optionalNumber(rows[0]?.at ?? null))
+          let earliest = optionalNumber(rows[0]?.at ?? null)
+          // A full rate-limit window: its queued runs become claimable when it reopens.
+          const limitedByRate = queues.filter((queue) => recorded.get(queue)?.rateLimit !== undefined)
+          if (limitedByRate.length > 0) {
+            const claims = yield* sql<
+              { readonly queue: string; readonly at: number | string; readonly claims: number | string }
+            >`
+              SELECT queue, at, claims FROM weft_queue_claims WHERE queue IN ${sql.in(limitedByRate)}`
+            for (const queue of limitedByRate) {
+              const reopensAt =
+                Limits.rateWindow(recorded.get(queue)!.rateLimit!, claimTimes(claims, queue), now).reopensAt
+              if (reopensAt !== undefined && reopensAt > now && (earliest === undefined || reopensAt < earliest)) {
+                earliest = reopensAt
+              }
+            }
+          }
+          return Option.fromNullable(earliest)
         }).pipe(mapErrors("nextWakeAt")),
+
+      // The rows of the queues as they were first (their UPDATE locks them, and on SQLite takes the
+      // write lock, before anything is read), then each declaration and each keyed mark.
+      declareQueues: ({ by, keyed, now, queues }) =>
+        Effect.gen(function*() {
+          const names = [...queues.map((queue) => queue.name), ...keyed]
+          if (names.length === 0) return []
+          const before = (yield* journal.submit({
+            operation: "declareQueues",
+            runId: "",
+            owner: by,
+            atomic: true,
+            touch: statement(Effect.gen(function*() {
+              const rows = yield* sql<QueueRow>`UPDATE weft_queues SET keyed = keyed WHERE name IN ${sql.in(names)}
+                RETURNING *`
+              for (const queue of queues) {
+                yield* sql`INSERT INTO weft_queues
+                    (name, concurrency, rate_limit, rate_interval_millis, keyed, declared_by, declared_at)
+                  VALUES (${queue.name}, ${queue.concurrency ?? null}, ${queue.rateLimit?.limit ?? null},
+                    ${queue.rateLimit?.intervalMillis ?? null}, 0, ${by}, ${now})
+                  ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency,
+                    rate_limit = excluded.rate_limit, rate_interval_millis = excluded.rate_interval_millis,
+                    declared_by = excluded.declared_by, declared_at = excluded.declared_at`
+              }
+              for (const name of keyed) yield* markKeyed(name)
+              // At least one row, whatever was there before: an empty answer means nothing here.
+              return [rows]
+            }))
+          }))[0] as ReadonlyArray<QueueRow>
+          yield* readQueues
+          return before.map(toQueue).filter((old) => {
+            const declared = queues.find((queue) => queue.name === old.name)
+            return old.declaredBy !== undefined && declared !== undefined && !Limits.sameLimits(old, declared)
+          })
+        }).pipe(mapErrors("declareQueues")),
+
+      queueState: ({ key, now, queue }) =>
+        Effect.gen(function*() {
+          const rows = yield* sql<QueueRow>`SELECT * FROM weft_queues WHERE name = ${queue}`
+          const record = rows.length === 0 ? undefined : toQueue(rows[0])
+          const counts = yield* sql<{ readonly n: number | string; readonly k: number | string | null }>`SELECT
+              COUNT(*) AS n, SUM(CASE WHEN concurrency_key = ${key ?? null} THEN 1 ELSE 0 END) AS k
+            FROM weft_runs WHERE queue = ${queue} AND status = 'running'`
+          const rate = record?.rateLimit
+          const window = rate === undefined ? undefined : Limits.rateWindow(
+            rate,
+            claimTimes(
+              yield* sql<{ readonly queue: string; readonly at: number | string; readonly claims: number | string }>`
+                SELECT queue, at, claims FROM weft_queue_claims WHERE queue = ${queue}`,
+              queue
+            ),
+            now
+          )
+          return {
+            queue: record,
+            running: Number(counts[0]?.n ?? 0),
+            keyRunning: key === undefined ? undefined : Number(counts[0]?.k ?? 0),
+            rate: window === undefined ? undefined : { claims: window.claims, reopensAt: window.reopensAt }
+          }
+        }).pipe(mapErrors("queueState")),
 
       createRun: (run) =>
         Effect.gen(function*() {
@@ -556,16 +865,34 @@ export const makeWith = (
           const startedAt = claim === undefined ? null : run.now
           const origin = run.origin ?? null
           const wakeAt = run.wakeAt ?? null
+          const concurrencyKey = run.concurrencyKey
+          // A keyed run's queue is recorded as keyed first, so that every claim of it counts keys;
+          // a run without a key leaves the statement as it was.
+          if (concurrencyKey !== undefined && recorded.get(queue)?.keyed !== true) {
+            yield* journal.submit({
+              operation: "createRun",
+              runId: run.id,
+              owner: "",
+              touch: statement(Effect.as(markKeyed(queue), [{}]))
+            })
+            yield* readQueues
+          }
+          const keyColumns = concurrencyKey === undefined
+            ? sql.literal("")
+            : sql.literal(", concurrency_key, concurrency_limit")
+          const keyValues = concurrencyKey === undefined
+            ? sql.literal("")
+            : sql`, ${concurrencyKey}, ${run.concurrencyLimit ?? 1}`
           // Insert first (group-committed) and look only on conflict: the common path is one
           // statement, and on SQLite a write first means the busy handler, not SQLITE_BUSY, meets
           // a concurrent writer.
           const insert = sql<RunRow>`${hot}INSERT INTO weft_runs
               (id, workflow, version, status, input, idempotency_key, queue, priority, lease_owner, lease_expires_at,
                 wake_at, recoveries, origin, created_at, updated_at, started_at, parent_run_id, parent_step_id,
-                correlation_id)
+                correlation_id${keyColumns})
               VALUES (${run.id}, ${run.workflow}, ${run.version}, ${status}, ${input}, ${key}, ${queue}, ${priority},
                 ${owner}, ${expiresAt}, ${wakeAt}, 0, ${origin}, ${run.now}, ${run.now}, ${startedAt},
-                ${run.parent?.runId ?? null}, ${run.parent?.stepId ?? null}, ${run.correlationId ?? null})
+                ${run.parent?.runId ?? null}, ${run.parent?.stepId ?? null}, ${run.correlationId ?? null}${keyValues})
               ON CONFLICT DO NOTHING
               RETURNING *`
           // On PostgreSQL a queued run's INSERT sends its NOTIFY itself (delivered at commit): a
@@ -671,92 +998,45 @@ export const makeWith = (
       // writer at a time, so its UPDATE with the same subquery is atomic as it is. It goes
       // through the group commit like claimRun: every write then has one path, and on PostgreSQL
       // the batch's transaction holds only store statements, never user code.
+      //
+      // Queues with limits (recorded in weft_queues) are claimed first, each by `claimLimited`, in
+      // the same transaction; a claim of queues without limits is the one statement above alone.
       claimNext: ({ leaseMillis, limit, now, owner, queues, workflows }) =>
         Effect.gen(function*() {
           const take = normalizeLimit(limit)
           if (take === 0 || queues.length === 0 || workflows?.length === 0) return []
-          const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
-          const lock = sql.onDialectOrElse({
-            pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
-            orElse: () => sql.literal("")
-          })
-          // Due sleepers first, in wake order, through their own index (sleeping runs are not in the
-          // runnable index, so many of them never slow this claim); waking is not a recovery.
-          const wake = sql<RunRow>`UPDATE weft_runs
-              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-                reason = NULL, waiting_for = NULL, updated_at = ${now}
-              WHERE id IN (
-                SELECT id FROM weft_runs
-                WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
-                ORDER BY wake_at, id
-                LIMIT ${take}
-                ${lock})
-              RETURNING *`
-          // The runs claimed from the queue (not woken) with no recovery counted had never started
-          // (a claim of a started run counts one): their journal is empty, the engine need not read it.
-          const started = (rows: ReadonlyArray<RunRow>) =>
-            rows.map((row) => {
-              const run = toRun(row)
-              // A re-driven run starts again (no recovery counted) with part of its journal kept.
-              if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
-              return run
-            }).sort(claimOrder)
-          // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
-          // queued or expired runs), the second limited to what the first left.
-          const both = sql<RunRow & { readonly woke: boolean }>`${hot}WITH
-            woken AS (UPDATE weft_runs
-              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-                reason = NULL, waiting_for = NULL, updated_at = ${now}
-              WHERE id IN (
-                SELECT id FROM weft_runs
-                WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
-                ORDER BY wake_at, id
-                LIMIT ${take}
-                FOR UPDATE SKIP LOCKED)
-              RETURNING *),
-            started AS (UPDATE weft_runs
-              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-                recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
-                started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
-              WHERE id IN (
-                SELECT id FROM weft_runs
-                WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
-                  AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
-                    OR (status = 'running' AND lease_expires_at <= ${now}))
-                ORDER BY priority DESC, created_at, id
-                LIMIT (${take} - (SELECT COUNT(*) FROM woken))
-                FOR UPDATE SKIP LOCKED)
-              RETURNING *)
-            SELECT woken.*, TRUE AS woke FROM woken UNION ALL SELECT started.*, FALSE AS woke FROM started`
+          const recorded = yield* recordedQueues
+          const limited = queues.filter((queue) => isLimited(recorded.get(queue)))
+          const claim = { leaseMillis, now, owner, workflows }
+          const open = limited.length === 0 ? queues : queues.filter((queue) => !limited.includes(queue))
           const claimed = (yield* journal.submit({
             operation: "claimNext",
             runId: "",
             owner,
+            atomic: limited.length > 0,
             touch: statement(
-              dialect === "postgres" ?
-                Effect.map(both, (rows) => [
-                  ...rows.filter((row) => row.woke).map(toRun).sort(wakeOrder),
-                  ...started(rows.filter((row) => !row.woke))
-                ]) :
-                Effect.flatMap(wake, (woken) =>
-                  woken.length >= take ?
-                    Effect.succeed(woken.map(toRun).sort(wakeOrder)) :
-                    Effect.map(
-                      sql<RunRow>`UPDATE weft_runs
-              SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-                recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
-                started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
-              WHERE id IN (
-                SELECT id FROM weft_runs
-                WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
-                  AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
-                    OR (status = 'running' AND lease_expires_at <= ${now}))
-                ORDER BY priority DESC, created_at, id
-                LIMIT ${take - woken.length}
-                ${lock})
-              RETURNING *`,
-                      (rows) => [...woken.map(toRun).sort(wakeOrder), ...started(rows)]
-                    ))
+              limited.length === 0 ? claimOpen({ ...claim, queues: open, take }) : Effect.gen(function*() {
+                const runs: Array<RunRecord> = []
+                // Every queue's row is locked at once, in name order: two claimers of the same
+                // limited queues never wait for each other in a cycle.
+                const rows = yield* sql.onDialectOrElse({
+                  pg: () =>
+                    sql<QueueRow>`SELECT * FROM weft_queues WHERE name IN ${sql.in(limited)} ORDER BY name FOR UPDATE`,
+                  orElse: () =>
+                    sql<QueueRow>`UPDATE weft_queues SET keyed = keyed WHERE name IN ${sql.in(limited)} RETURNING *`
+                })
+                const locked = new Map(rows.map((row) => [row.name, toQueue(row)]))
+                for (const queue of limited) {
+                  if (runs.length >= take) break
+                  runs.push(
+                    ...(yield* claimLimited({ ...claim, queue, record: locked.get(queue), take: take - runs.length }))
+                  )
+                }
+                if (runs.length < take && open.length > 0) {
+                  runs.push(...(yield* claimOpen({ ...claim, queues: open, take: take - runs.length })))
+                }
+                return runs
+              })
             )
           })) as ReadonlyArray<RunRecord>
           // RETURNING follows no ORDER BY: the runs are put back in claim order above.
@@ -1245,6 +1525,8 @@ interface RunRow {
   readonly correlation_id?: string | null
   readonly redrives?: number | string | null
   readonly prior_attempts?: string | null
+  readonly concurrency_key?: string | null
+  readonly concurrency_limit?: number | string | null
   readonly created_at: number | string
   readonly updated_at: number | string
   readonly started_at: number | string | null
@@ -1311,11 +1593,60 @@ const toRun = (row: RunRow): RunRecord => ({
         priorAttempts: (decodeJson(row.prior_attempts ?? null) ?? {}) as Record<string, number>
       }
     }),
+  ...(row.concurrency_key === null || row.concurrency_key === undefined
+    ? {}
+    : { concurrencyKey: row.concurrency_key, concurrencyLimit: Number(row.concurrency_limit ?? 1) }),
   createdAt: Number(row.created_at),
   updatedAt: Number(row.updated_at),
   startedAt: optionalNumber(row.started_at),
   finishedAt: optionalNumber(row.finished_at)
 })
+
+interface QueueRow {
+  readonly name: string
+  readonly concurrency: number | string | null
+  readonly rate_limit: number | string | null
+  readonly rate_interval_millis: number | string | null
+  readonly keyed: number | string | boolean
+  readonly declared_by: string | null
+  readonly declared_at: number | string | null
+}
+
+const toQueue = (row: QueueRow): QueueRecord => ({
+  name: row.name,
+  concurrency: optionalNumber(row.concurrency),
+  rateLimit: row.rate_limit === null || row.rate_interval_millis === null
+    ? undefined
+    : { limit: Number(row.rate_limit), intervalMillis: Number(row.rate_interval_millis) },
+  keyed: Number(row.keyed) === 1 || row.keyed === true,
+  declaredBy: row.declared_by ?? undefined,
+  declaredAt: optionalNumber(row.declared_at)
+})
+
+/** Whether claims of a recorded queue go through `claimLimited`. */
+const isLimited = (record: QueueRecord | undefined): boolean =>
+  record !== undefined && (record.keyed || record.concurrency !== undefined || record.rateLimit !== undefined)
+
+/** A candidate of a limited claim, with the running runs of its key. */
+interface CandidateRow {
+  readonly id: string
+  readonly status: string
+  readonly concurrency_key: string | null
+  readonly concurrency_limit: number | string | null
+  readonly key_running: number | string
+}
+
+/** The claim times of `queue` in weft_queue_claims rows, one per claimed run. */
+const claimTimes = (
+  rows: ReadonlyArray<{ readonly queue: string; readonly at: number | string; readonly claims: number | string }>,
+  queue: string
+): Array<number> =>
+  rows.filter((row) => row.queue === queue).flatMap((row) =>
+    Array.from({ length: Number(row.claims) }, () => Number(row.at))
+  )
+
+/** How often a process reads weft_queues again, to learn of limits another process declared. */
+export const queueRefreshMillis = 1_000
 
 const toStep = (row: StepRow): StepRecord => ({
   runId: row.run_id,

@@ -65,6 +65,10 @@ export interface RunRecord {
   readonly correlationId?: string | undefined
   /** Set once the run was re-driven (see `redriveRun`); `listRedrives` has each re-drive. */
   readonly redriven?: Redriven | undefined
+  /** At most `concurrencyLimit` runs of its queue with this key run at once (see `claimNext`). */
+  readonly concurrencyKey?: string | undefined
+  /** Set with `concurrencyKey`. */
+  readonly concurrencyLimit?: number | undefined
   readonly createdAt: number
   /** The last change: creation, a claim, a step, a lease renewal, the end (the last write of a finished run). */
   readonly updatedAt: number
@@ -108,6 +112,12 @@ export interface NewRun {
   readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
   /** The caller's id for following the run in its logs (see `RunRecord.correlationId`). */
   readonly correlationId?: string | undefined
+  /**
+   * At most `concurrencyLimit` (default 1) runs of the queue with this key run at once. The store
+   * records the queue as keyed, so that every claim of it counts keys.
+   */
+  readonly concurrencyKey?: string | undefined
+  readonly concurrencyLimit?: number | undefined
   /** Claim it for this owner at once (the `weft run` path), instead of leaving it queued. */
   readonly claim?: { readonly owner: string; readonly leaseMillis: number } | undefined
   readonly now: number
@@ -197,6 +207,34 @@ export interface RedriveRecord {
   readonly children: ReadonlyArray<string>
 }
 
+/** A queue's limits (see `Queue.make` in @weft/core); a limit left undefined is no limit. */
+export interface QueueLimits {
+  readonly name: string
+  readonly concurrency: number | undefined
+  readonly rateLimit: { readonly limit: number; readonly intervalMillis: number } | undefined
+}
+
+/** A queue as the store records it. */
+export interface QueueRecord extends QueueLimits {
+  /** Runs of the queue were created with concurrency keys: its claims count keys. */
+  readonly keyed: boolean
+  /** The worker whose declaration set the limits, and when (none for a queue only marked keyed). */
+  readonly declaredBy: string | undefined
+  readonly declaredAt: number | undefined
+}
+
+/** What holds a queue's runs back now (see `queueState`). */
+export interface QueueState {
+  /** None when nothing is recorded for the queue: it has no limits and no keys. */
+  readonly queue: QueueRecord | undefined
+  /** Its runs that hold a slot: status `running`. */
+  readonly running: number
+  /** With a `key`: the queue's running runs with that key. */
+  readonly keyRunning: number | undefined
+  /** With a rate limit: the claims in the current window, and when the next claim is allowed when it is full. */
+  readonly rate: { readonly claims: number; readonly reopensAt: number | undefined } | undefined
+}
+
 /** How a run ended. */
 export type Outcome =
   | { readonly status: "succeeded"; readonly output: unknown }
@@ -222,14 +260,34 @@ export interface StoreService {
   readonly sharedWakeups: boolean
   /**
    * The earliest time after `now` when a run of `queues` (of `workflows`, when given) becomes
-   * claimable with no notice: a delayed or sleeping run's `wakeAt`, or the expiry of a running run's lease
-   * (its worker may have died). None when there is no such run.
+   * claimable with no notice: a delayed or sleeping run's `wakeAt`, the expiry of a running run's
+   * lease (its worker may have died), or the reopening of a full rate-limit window. None when there
+   * is no such time.
    */
   readonly nextWakeAt: (options: {
     readonly queues: ReadonlyArray<string>
     readonly workflows?: ReadonlyArray<string> | undefined
     readonly now: number
   }) => Effect.Effect<Option.Option<number>, StoreUnavailable>
+  /**
+   * Records queue declarations, replacing the recorded limits of each (the last declaration wins,
+   * so that a deploy that changes a limit takes effect as its workers start), and marks `keyed`
+   * queues as keyed (never unmarked). Returns the recorded queues whose limits changed, as they were.
+   * Every claim of a recorded queue honours its limits from then on; a worker of another process
+   * that was already running learns of a newly limited queue within a second.
+   */
+  readonly declareQueues: (options: {
+    readonly queues: ReadonlyArray<QueueLimits>
+    readonly keyed: ReadonlyArray<string>
+    readonly by: string
+    readonly now: number
+  }) => Effect.Effect<ReadonlyArray<QueueRecord>, StoreUnavailable>
+  /** A queue's limits and what holds its runs back at `now` (for `weft show`). */
+  readonly queueState: (options: {
+    readonly queue: string
+    readonly key?: string | undefined
+    readonly now: number
+  }) => Effect.Effect<QueueState, StoreUnavailable>
   /**
    * Creates a run, or returns the one already recorded under the same id or idempotency key
    * (`created: false`). A start under an existing id with another workflow or input is a RunConflict.
@@ -242,6 +300,8 @@ export interface StoreService {
   /**
    * Takes the run's lease for `owner`: allowed when the run is not final and nobody holds a live
    * lease (or `force`). Sets it `running`, counts a recovery when it had been claimed before.
+   * Queue limits are not checked: this is the explicit "execute this run here, now" of `weft run`
+   * and `weft resume`; workers claim through `claimNext`, which honours them.
    */
   readonly claimRun: (options: {
     readonly id: string
@@ -263,6 +323,15 @@ export interface StoreService {
    * positive priorities and before negative ones), then the oldest `createdAt`, then `id` (code
    * point order). Concurrent callers never receive the same run while its lease is live: on
    * PostgreSQL they skip the rows another claim has locked instead of waiting for them.
+   *
+   * Limits (see `declareQueues`), whoever claims: a run of a queue with a `concurrency` is taken
+   * only while fewer than that many of the queue's runs are `running` (a run whose lease expired is
+   * still running: taking it over needs no new slot); a run with a concurrency key only while fewer
+   * than its `concurrencyLimit` runs of its queue with that key are running; and at most
+   * `rateLimit.limit` runs of a rate-limited queue are claimed in any window of its interval (every
+   * claim counts: a start, a wake-up, a takeover). A run not claimable for a limit stays as it is,
+   * and runs behind it that are claimable are taken. Limited queues are served first, in the order
+   * given, then the others in the order above.
    */
   readonly claimNext: (options: {
     readonly owner: string

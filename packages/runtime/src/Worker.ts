@@ -10,13 +10,14 @@
  * at the next step boundary within a grace period, interrupts what is left, and releases every
  * lease, so that the runs resume at once on another worker from their journal.
  */
-import type { Execution, Workflow } from "@weft/core"
+import { type Execution, Queue as WeftQueue, type Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
@@ -30,8 +31,9 @@ import * as Engine from "./Engine.js"
 import type { LeaseLost, RunSuspended, StoreUnavailable } from "./Errors.js"
 import * as LeaseKeeper from "./internal/LeaseKeeper.js"
 import { anyQueue } from "./internal/WakeBus.js"
+import * as Limits from "./Limits.js"
 import * as Owner from "./Owner.js"
-import type { Outcome, RunRecord } from "./Store.js"
+import type { Outcome, QueueRecord, RunRecord } from "./Store.js"
 import { Store } from "./Store.js"
 
 /** What happens in a worker, for logs and the CLI. */
@@ -55,13 +57,23 @@ export type WorkerEvent =
   /** Pushed wake-ups broke (the notice connection); the worker polls until they are back. */
   | { readonly _tag: "WakeupsLost"; readonly reason: string }
   | { readonly _tag: "WakeupsRestored" }
+  /** The worker recorded its queue declarations, changing these recorded ones (the last declaration wins). */
+  | {
+    readonly _tag: "QueuesDeclared"
+    readonly queues: ReadonlyArray<WeftQueue.Queue>
+    readonly changed: ReadonlyArray<QueueRecord>
+  }
 
 /** Options of `start` and `run`. */
 export interface Options<W extends Workflow.Any> {
   /** The workflows this worker can execute; it claims only their runs. */
   readonly workflows: ReadonlyArray<W>
-  /** The queues to claim from. Default `["default"]`. */
-  readonly queues?: ReadonlyArray<string> | undefined
+  /**
+   * The queues to claim from: names, or declarations (`Queue.make`) whose limits the worker records
+   * in its store at start, as it does those its workflows declare (the last declaration recorded
+   * wins). Default: the queues its workflows declare, "default" for those that declare none.
+   */
+  readonly queues?: ReadonlyArray<WeftQueue.Queue | string> | undefined
   /** At most this many runs in flight at once. Default 10. */
   readonly concurrency?: number | undefined
   /** Lease length; the engine renews it by heartbeat. Default 30 seconds. */
@@ -150,7 +162,11 @@ const startAs = <W extends Workflow.Any>(
 ): Effect.Effect<WorkerService, never, Store | Scope.Scope | Workflow.Requirements<W>> =>
   Effect.gen(function*() {
     const store = yield* Store
-    const queues = options.queues ?? ["default"]
+    const declarations = Limits.declarations(options.workflows, options.queues)
+    // Two declarations of one queue with different limits: a mistake in the code, not a condition.
+    if (Either.isLeft(declarations)) return yield* Effect.dieMessage(declarations.left)
+    const declared = declarations.right
+    const queues = declared.names
     const concurrency = Math.max(1, Math.floor(options.concurrency ?? 10))
     const leaseMillis = options.leaseMillis ?? 30_000
     const pollMillis = Duration.toMillis(
@@ -251,6 +267,42 @@ const startAs = <W extends Workflow.Any>(
         Effect.orElseSucceed((): ReadonlyArray<RunRecord> => [])
       )
 
+    // The worker's queue declarations go to the store before its first claim, so that its claims
+    // (and every other worker's) honour them. Retried like a claim.
+    const declare = Effect.gen(function*() {
+      if (declared.queues.length === 0 && declared.keyed.length === 0) return
+      const now = yield* Clock.currentTimeMillis
+      const changed = yield* store.declareQueues({
+        queues: declared.queues.map(Limits.toLimits),
+        keyed: declared.keyed,
+        by: owner,
+        now
+      })
+      for (const old of changed) {
+        const queue = declared.queues.find((queue) => queue.name === old.name)!
+        yield* Effect.logWarning(
+          `worker ${owner}: queue ${old.name} had ${WeftQueue.describeLimits(old)} (declared by ${
+            old.declaredBy ?? "unknown"
+          }${old.declaredAt === undefined ? "" : ` at ${new Date(old.declaredAt).toISOString()}`}); it has ${
+            WeftQueue.describeLimits(queue)
+          } now: the last declaration wins`
+        )
+      }
+      yield* emit({ _tag: "QueuesDeclared", queues: declared.queues, changed })
+    }).pipe(
+      Effect.tapError((error) =>
+        Effect.logWarning(`worker ${owner}: declaring its queues failed, retrying: ${error.message}`)
+      ),
+      Effect.retry({
+        schedule: Schedule.exponential(Duration.millis(100)).pipe(
+          Schedule.either(Schedule.spaced(Duration.seconds(5))),
+          Schedule.jittered
+        ),
+        while: () => stopReason === undefined
+      }),
+      Effect.orElse(() => Effect.interrupt)
+    )
+
     // Idle: until a wake, the fallback poll, or the next due time the store knows of, whichever
     // is first. A failed lookup only means polling.
     const idle = Effect.gen(function*() {
@@ -269,6 +321,7 @@ const startAs = <W extends Workflow.Any>(
     // here would inherit the uninterruptible region: each run makes itself interruptible.)
     const loop = Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
+        yield* restore(declare)
         while (true) {
           const free = concurrency - inFlight
           if (free <= 0) {

@@ -17,6 +17,9 @@ export * as Http from "./Http.js"
 /** Structured logs: JSON, logfmt or pretty records with the run's context, and a layer for embedders. */
 export * as Logging from "./Logging.js"
 
+/** Queue limits: where a run goes, what a worker declares, the rate window, why a run waits. */
+export * as Limits from "./Limits.js"
+
 /** The in-memory store, for tests. */
 export * as MemoryStore from "./MemoryStore.js"
 

@@ -25,6 +25,7 @@ import * as SqlStore from "../src/SqlStore.js"
 import type { StoreService } from "../src/Store.js"
 import { Store } from "../src/Store.js"
 import { pgCatalogSchema, pgSchema, regenerateCommand, schemaDirectory } from "./dumpSchema.js"
+import { type Interval, maxOverlap, maxOverlapBy } from "./intervals.js"
 import { complete, createClaimed, fencedOutWriteInBatch, T0, untilSuspended } from "./journalRows.js"
 import { createDatabase, dropDatabase, query, uniqueName, useTestDatabase, withDatabase } from "./pg.js"
 import { storeConformance } from "./StoreConformance.js"
@@ -253,6 +254,87 @@ describe("PgStore", () => {
           const ownerOf = new Map(claims.flatMap((claimed, i) => claimed.map((id) => [id, `w${i}`] as const)))
           expect(rows.map((row) => row.lease_owner)).toEqual(rows.map((row) => ownerOf.get(row.id)))
           expect(new Set(rows.map((row) => `${row.status}/${row.recoveries}`))).toEqual(new Set(["running/0"]))
+        }).pipe(Effect.scoped),
+      60_000
+    )
+
+    it.live(
+      "4 claimers on separate pools, a queue of concurrency 3 whose runs have keys of limit 1: neither limit is ever exceeded",
+      () =>
+        Effect.gen(function*() {
+          const url = yield* freshSchema
+          const stores = yield* Effect.all(
+            Array.from(
+              { length: 4 },
+              () => Effect.flatMap(Layer.build(PgStore.layer({ url })), (context) => Effect.provide(Store, context))
+            ),
+            { concurrency: "unbounded" }
+          )
+          yield* stores[0].declareQueues({
+            queues: [{ name: "emails", concurrency: 3, rateLimit: undefined }],
+            keyed: [],
+            by: "test",
+            now: T0
+          })
+          const keyOf = (i: number) => `k${i % 6}`
+          const ids = Array.from({ length: 48 }, (_, i) => `run-${String(i).padStart(2, "0")}`)
+          yield* Effect.forEach(
+            ids,
+            (id, i) =>
+              stores[i % 4].createRun({
+                id,
+                workflow: "w",
+                version: "1",
+                input: null,
+                queue: "emails",
+                concurrencyKey: keyOf(i),
+                now: T0
+              }),
+            { concurrency: 8, discard: true }
+          )
+          // Each claimed run is held for 20 ms, from the claim's answer to its end's request: inside
+          // the time the store has it running, so an overlap seen here was an overlap there.
+          const intervals: Array<Interval> = []
+          let finished = 0
+          const claimer = (store: StoreService, owner: string) =>
+            Effect.scoped(Effect.gen(function*() {
+              while (finished < ids.length) {
+                const batch = yield* store.claimNext({
+                  owner,
+                  queues: ["emails"],
+                  limit: 2,
+                  leaseMillis: 60_000,
+                  now: Date.now()
+                })
+                if (batch.length === 0) yield* Effect.sleep("2 millis")
+                for (const run of batch) {
+                  const start = Date.now()
+                  yield* Effect.forkScoped(Effect.gen(function*() {
+                    yield* Effect.sleep("20 millis")
+                    intervals.push({ start, end: Date.now(), label: `${run.id}/${run.concurrencyKey}` })
+                    yield* store.finishRun({
+                      id: run.id,
+                      owner,
+                      outcome: { status: "succeeded", output: 1 },
+                      now: Date.now()
+                    })
+                    finished++
+                  }))
+                }
+              }
+            }))
+          yield* Effect.all(stores.map((store, i) => claimer(store, `w${i}`)), { concurrency: "unbounded" }).pipe(
+            Effect.timeout("40 seconds")
+          )
+          expect(intervals).toHaveLength(ids.length)
+          const busiest = maxOverlap(intervals)
+          expect(busiest.count, `runs at once: ${busiest.labels.join(", ")}`).toBeLessThanOrEqual(3)
+          // The claimers did overlap: the limit was met, not just never reached.
+          expect(busiest.count).toBeGreaterThanOrEqual(2)
+          const perKey = maxOverlapBy(intervals, (interval) => interval.label.split("/")[1])
+          expect(perKey[0].count, `runs of key ${perKey[0].group} at once: ${perKey[0].labels.join(", ")}`).toBe(1)
+          const rows = yield* Effect.promise(() => query(url, "SELECT status FROM weft_runs"))
+          expect(new Set(rows.map((row) => (row as { status: string }).status))).toEqual(new Set(["succeeded"]))
         }).pipe(Effect.scoped),
       60_000
     )

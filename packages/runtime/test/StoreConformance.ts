@@ -14,6 +14,7 @@ import * as Stream from "effect/Stream"
 import * as FreshRuns from "../src/internal/FreshRuns.js"
 import type { AttemptRow, NewRun, RunRecord, StepRecord } from "../src/Store.js"
 import { Store } from "../src/Store.js"
+import { limitsConformance } from "./LimitsConformance.js"
 
 const T0 = 1_700_000_000_000
 const LEASE = 30_000
@@ -1995,6 +1996,8 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
         })
       )
     })
+
+    limitsConformance(makeLayer)
   })
 }
 

@@ -1,6 +1,7 @@
 /**
  * `weft list`: the runs in the store, newest first, filtered by status, workflow and the time of
- * their last update (`--since`: a failed run's is when it failed), as a table or as JSON.
+ * their last update (`--since`: a failed run's is when it failed), as a table or as JSON; a queued
+ * run that queue limits hold back says which (`blocked`).
  */
 import { Store } from "@weft/runtime"
 import * as Clock from "effect/Clock"
@@ -11,7 +12,7 @@ import * as Output from "../Output.js"
 import * as Render from "../Render.js"
 import * as StoreConfig from "../StoreConfig.js"
 import { UsageError } from "../UsageError.js"
-import { color, type Command } from "./shared.js"
+import { blockedRuns, color, type Command } from "./shared.js"
 
 /** Every status, in the order the help lists them. */
 export const statuses: ReadonlyArray<Store.RunStatus> = [
@@ -51,10 +52,13 @@ export const listCommand: Command = (positionals, flags) =>
         updatedSince: since,
         limit
       })
+      const blocked = yield* blockedRuns(runs)
       yield* Output.out(
         flags.json === true
-          ? `${JSON.stringify(runs)}\n`
-          : Render.runTable(runs, { color: color(process.stdout) }) + "\n"
+          ? `${
+            JSON.stringify(runs.map((run) => blocked.has(run.id) ? { ...run, blocked: blocked.get(run.id) } : run))
+          }\n`
+          : Render.runTable(runs, { color: color(process.stdout), blocked }) + "\n"
       )
       return ExitCode.ok
     }).pipe(Effect.provide(StoreConfig.layer(spec)))

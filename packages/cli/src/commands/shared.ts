@@ -1,9 +1,11 @@
 /**
  * What several commands share: the shape of a command, the lease a process holds on the runs it
- * executes, whether to color a stream, and the check of an input against a workflow's schema.
+ * executes, whether to color a stream, the check of an input against a workflow's schema, and why
+ * queued runs are not starting.
  */
 import type { Workflow } from "@weft/core"
-import { Engine, type Errors } from "@weft/runtime"
+import { Engine, type Errors, Limits, Store } from "@weft/runtime"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -27,6 +29,31 @@ export const LEASE_MILLIS = 30_000
 
 /** Whether to color what goes to `stream`: a TTY, and NO_COLOR unset. */
 export const color = (stream: NodeJS.WriteStream) => stream.isTTY === true && process.env.NO_COLOR === undefined
+
+/**
+ * Why each queued run of `runs` that is due is not starting, by run id, when queue limits hold it
+ * back (see `Limits.whyQueued`): one look at the store per queue and key among them.
+ */
+export const blockedRuns = (runs: ReadonlyArray<Store.RunRecord>) =>
+  Effect.gen(function*() {
+    const blocked = new Map<string, string>()
+    const queued = runs.filter((run) => run.status === "queued")
+    if (queued.length === 0) return blocked
+    const store = yield* Store.Store
+    const now = yield* Clock.currentTimeMillis
+    const states = new Map<string, Store.QueueState>()
+    for (const run of queued) {
+      const group = JSON.stringify([run.queue, run.concurrencyKey ?? null])
+      let state = states.get(group)
+      if (state === undefined) {
+        state = yield* store.queueState({ queue: run.queue, key: run.concurrencyKey, now })
+        states.set(group, state)
+      }
+      const why = Limits.whyQueued(run, state, now)
+      if (why !== undefined) blocked.set(run.id, why)
+    }
+    return blocked
+  })
 
 /** Checks the input against the workflow's schema before anything is written. */
 export const validateInput = (workflow: Workflow.Any, input: unknown, given: boolean) => {

@@ -11,7 +11,7 @@ import * as StoreConfig from "../StoreConfig.js"
 import * as Trace from "../Trace.js"
 import { UsageError } from "../UsageError.js"
 import { historyWithChildren } from "./executeHere.js"
-import { color, type Command } from "./shared.js"
+import { blockedRuns, color, type Command } from "./shared.js"
 
 export const showCommand: Command = (positionals, flags) =>
   Effect.gen(function*() {
@@ -25,7 +25,9 @@ export const showCommand: Command = (positionals, flags) =>
     const spec = yield* storeSpec(flags)
     return yield* Effect.gen(function*() {
       const { children, history } = yield* historyWithChildren(runId)
-      const trace = Trace.fromHistory(history.run, history.journal, children, history.redrives)
+      const blocked = (yield* blockedRuns([history.run])).get(history.run.id)
+      const traced = Trace.fromHistory(history.run, history.journal, children, history.redrives)
+      const trace = blocked === undefined ? traced : { ...traced, run: { ...traced.run, blocked } }
       yield* Output.out(
         flags.json === true
           ? `${JSON.stringify(trace)}\n`

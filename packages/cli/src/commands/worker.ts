@@ -5,11 +5,12 @@
  * for `--lease`, renewed by heartbeat: when the worker dies, another takes the run over once that
  * lease expires.
  */
-import type { Workflow } from "@weft/core"
-import { Engine, Owner, type Store, Worker } from "@weft/runtime"
+import { Queue, type Workflow } from "@weft/core"
+import { Engine, Limits, Owner, type Store, Worker } from "@weft/runtime"
 import type * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
@@ -179,10 +180,24 @@ export const workerCommand: Command = (positionals, flags) =>
           )
         case "WakeupsRestored":
           return say(`worker ${owner}: wake-ups restored`, "wake-ups restored")
+        case "QueuesDeclared":
+          return say(
+            `worker ${owner}: recorded the limits of ${
+              event.queues.map((queue) => `${queue.name} (${Queue.describeLimits(queue)})`).join(", ")
+            }`,
+            "queue limits recorded",
+            { fields: { queues: event.queues.map((queue) => queue.name) } }
+          )
       }
     }
     return yield* Effect.gen(function*() {
-      const claimed = queues.length === 0 ? ["default"] : queues
+      const claimed = Either.match(
+        Limits.declarations([...workflows.values()], queues.length === 0 ? undefined : queues),
+        {
+          onLeft: () => queues.length === 0 ? ["default"] : queues,
+          onRight: (declared) => declared.names
+        }
+      )
       yield* say(
         `worker ${owner} on ${StoreConfig.describe(spec)}: queues ${claimed.join(", ")}; concurrency ${concurrency}; ` +
           `lease ${Duration.format(Duration.millis(leaseMillis))}; workflows ${names.join(", ")}`,

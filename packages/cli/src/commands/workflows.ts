@@ -2,6 +2,7 @@
  * `weft workflows <module>`: the workflows a module exports, with their input, success and error
  * schemas, as text or (with `--json`) as JSON Schema where possible.
  */
+import { Queue } from "@weft/core"
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
@@ -59,6 +60,11 @@ export const workflowsCommand: Command = (positionals, flags) =>
         description: workflow.description,
         version: workflow.version,
         idempotencyKey: workflow.idempotencyKey !== undefined,
+        queue: workflow.queue === undefined ? Queue.defaultName : Queue.nameOf(workflow.queue),
+        ...(Queue.isQueue(workflow.queue)
+          ? { queueLimits: { concurrency: workflow.queue.concurrency, rateLimit: workflow.queue.rateLimit } }
+          : {}),
+        ...(workflow.concurrencyKey === undefined ? {} : { concurrencyLimit: workflow.concurrencyLimit }),
         input: jsonSchema(workflow.input),
         success: jsonSchema(workflow.success),
         error: jsonSchema(workflow.error)
@@ -79,6 +85,16 @@ export const workflowsCommand: Command = (positionals, flags) =>
       lines.push(`  error:   ${schemaText(workflow.error)}`)
       if (workflow.idempotencyKey !== undefined) {
         lines.push(`  idempotent: a second start with the same key is the same run`)
+      }
+      if (workflow.queue !== undefined) {
+        lines.push(
+          `  queue:   ${Queue.nameOf(workflow.queue)}${
+            Queue.isQueue(workflow.queue) ? ` (${Queue.describeLimits(workflow.queue)})` : ""
+          }`
+        )
+      }
+      if (workflow.concurrencyKey !== undefined) {
+        lines.push(`  keyed:   at most ${workflow.concurrencyLimit} running at once per concurrency key`)
       }
       lines.push("")
     }
