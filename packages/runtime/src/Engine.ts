@@ -24,7 +24,7 @@ import * as FreshRuns from "./internal/FreshRuns.js"
 import type * as LeaseKeeper from "./internal/LeaseKeeper.js"
 import * as Strands from "./internal/Strands.js"
 import * as Limits from "./Limits.js"
-import type { AttemptRow, Outcome, RunRecord, StepRecord } from "./Store.js"
+import type { AttemptRow, Outcome, RunRecord, StepRecord, StoreService } from "./Store.js"
 import { isTerminal } from "./Store.js"
 import { Store } from "./Store.js"
 
@@ -345,6 +345,34 @@ export const execute = <W extends Workflow.Any>(
 
     const progress = options.onProgress ?? (() => Effect.void)
 
+    // Completions not written yet. A step's completion is made durable before anything after it
+    // can have an effect (the next step's attempt, a child started, a signal taken, a wait, the
+    // run's suspension or release), so holding it back changes nothing a crash could show: only
+    // the run's last completion goes out later, with the run's end, one commit instead of two.
+    let unwritten: Array<Parameters<typeof store.completeStep>[0]> = []
+    // A step's end is reported once it is durable: `✓ step` means it is in the journal.
+    let heldEvents: Array<Execution.ProgressEvent> = []
+    const report = (event: Execution.ProgressEvent): Effect.Effect<void> =>
+      (event._tag === "StepSucceeded" || event._tag === "StepFailed") &&
+        unwritten.some((write) => write.step.stepId === event.stepId)
+        ? Effect.sync(() => void heldEvents.push(event))
+        : progress(event)
+    const reportHeld = Effect.suspend(() => {
+      const events = heldEvents
+      heldEvents = []
+      return Effect.forEach(events, progress, { discard: true })
+    })
+    const writeCompletions: Effect.Effect<void> = Effect.suspend(() => {
+      if (unwritten.length === 0) return Effect.void
+      const writes = unwritten
+      unwritten = []
+      return Effect.forEach(
+        writes,
+        (write) => retrying(`completing step ${write.step.stepId}`, store.completeStep(write)),
+        { concurrency: "unbounded", discard: true }
+      ).pipe(Effect.zipRight(reportHeld), Effect.catchAll(abortWith))
+    })
+
     const execution: Execution.ExecutionService = {
       runId: run.id,
       workflow: run.workflow,
@@ -385,7 +413,7 @@ export const execute = <W extends Workflow.Any>(
             }
             scope.running = stepId
           }
-          return Effect.succeed({
+          const slot: Execution.StepSlot = {
             stepId,
             name,
             kind,
@@ -394,41 +422,47 @@ export const execute = <W extends Workflow.Any>(
             attempts: attemptsByStep.get(stepId) ?? [],
             priorAttempts: priorAttempts[stepId] ?? 0,
             finishedAt: recorded?.finishedAt
-          })
+          }
+          // Something new is about to happen: what completed before it is made durable first.
+          return recorded === undefined && unwritten.length > 0
+            ? Effect.as(writeCompletions, slot)
+            : Effect.succeed(slot)
         }),
       recordAttempt: (slot, attempt) =>
-        Effect.catchAll(
-          Effect.tap(
-            retrying(
-              `recording attempt ${attempt.attempt} of step ${slot.stepId}`,
-              store.recordAttempt({
-                owner,
-                attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
-                reason: backingOffReason(slot.stepId, attempt),
-                now: attempt.finishedAt
-              })
+        Effect.zipRight(
+          writeCompletions,
+          Effect.catchAll(
+            Effect.tap(
+              retrying(
+                `recording attempt ${attempt.attempt} of step ${slot.stepId}`,
+                store.recordAttempt({
+                  owner,
+                  attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
+                  reason: backingOffReason(slot.stepId, attempt),
+                  now: attempt.finishedAt
+                })
+              ),
+              () =>
+                Effect.sync(() => {
+                  const row = { ...attempt, runId: run.id, stepId: slot.stepId }
+                  const list = attemptsByStep.get(slot.stepId)
+                  if (list === undefined) attemptsByStep.set(slot.stepId, [row])
+                  else list.push(row)
+                })
             ),
-            () =>
-              Effect.sync(() => {
-                const row = { ...attempt, runId: run.id, stepId: slot.stepId }
-                const list = attemptsByStep.get(slot.stepId)
-                if (list === undefined) attemptsByStep.set(slot.stepId, [row])
-                else list.push(row)
-              })
-          ),
-          abortWith
-        ).pipe(
-          // The attempt is journaled: a backoff is a good place to stop, and resuming continues it.
-          Effect.zipLeft(stopHere())
+            abortWith
+          ).pipe(
+            // The attempt is journaled: a backoff is a good place to stop, and resuming continues it.
+            Effect.zipLeft(stopHere())
+          )
         ),
+      // Held back until something follows it (see `unwritten`).
       complete: (slot, attempt, result) =>
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const earlier = attemptsByStep.get(slot.stepId) ?? []
-          const exitTag = (result as { readonly _tag?: string })._tag
-          yield* retrying(
-            `completing step ${slot.stepId}`,
-            store.completeStep({
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.sync(() => {
+            const earlier = attemptsByStep.get(slot.stepId) ?? []
+            const exitTag = (result as { readonly _tag?: string })._tag
+            unwritten.push({
               owner,
               step: {
                 runId: run.id,
@@ -445,8 +479,7 @@ export const execute = <W extends Workflow.Any>(
               attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
               now
             })
-          )
-        }).pipe(Effect.catchAll(abortWith)),
+          })),
       // A long wait parks its strand: it sleeps here until then, unless every strand of the run
       // waits too, and the run suspends.
       waitUntil: (wakeAt, reason) =>
@@ -549,7 +582,7 @@ export const execute = <W extends Workflow.Any>(
           if (scope !== undefined && scope.running === slot.stepId) scope.running = undefined
         }),
       branchOut: strands.branchOut,
-      progress
+      progress: report
     }
 
     // When the workflow fails (for its own reasons: not interrupted, not stopped by the engine) or
@@ -660,15 +693,40 @@ export const execute = <W extends Workflow.Any>(
         if (keeper !== undefined) yield* keeper.release(run.id)
         if (heartbeatFiber !== undefined) yield* Fiber.interrupt(heartbeatFiber)
         const now = yield* Clock.currentTimeMillis
-        const finishing = (exit: Exit.Exit<unknown, unknown>) =>
-          finish(
-            workflow,
-            run.id,
-            owner,
-            now,
-            exit,
-            (effect, onRetry) => retrying("recording its end", effect, onRetry)
+        // The completions held back when the body stopped: all written now but the last, which is
+        // handed back to go with the run's end.
+        const heldBack = Effect.suspend(() => {
+          const held = unwritten
+          unwritten = []
+          const last = held.pop()
+          return Effect.as(
+            Effect.forEach(
+              held,
+              (write) => retrying(`completing step ${write.step.stepId}`, store.completeStep(write)),
+              { discard: true }
+            ),
+            last
           )
+        })
+        const writeHeldBack = Effect.flatMap(heldBack, (last) =>
+          last === undefined
+            ? Effect.void
+            : retrying(`completing step ${last.step.stepId}`, store.completeStep(last))).pipe(
+            Effect.zipRight(reportHeld)
+          )
+        const finishing = (exit: Exit.Exit<unknown, unknown>, failedAs: "failed" | "cancelled" = "failed") =>
+          Effect.flatMap(heldBack, (last) =>
+            Effect.flatMap(Clock.currentTimeMillis, (at) =>
+              finish(
+                workflow,
+                run.id,
+                owner,
+                failedAs === "failed" ? now : at,
+                exit,
+                (effect, onRetry) => retrying("recording its end", effect, onRetry),
+                failedAs,
+                last === undefined ? undefined : { step: last.step, attempt: last.attempt }
+              ))).pipe(Effect.tap(() => reportHeld))
         if (nonDeterminism !== undefined) {
           return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
         }
@@ -696,15 +754,7 @@ export const execute = <W extends Workflow.Any>(
           const cause = Exit.isFailure(compensated) && !Cause.isInterruptedOnly(compensated.cause)
             ? compensated.cause
             : cancelled
-          return yield* finish(
-            workflow,
-            run.id,
-            owner,
-            yield* Clock.currentTimeMillis,
-            Exit.failCause(cause),
-            (effect, onRetry) => retrying("recording its end", effect, onRetry),
-            "cancelled"
-          )
+          return yield* finishing(Exit.failCause(cause), "cancelled")
         }
         if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
           const waits = suspended
@@ -714,6 +764,7 @@ export const execute = <W extends Workflow.Any>(
           const signals = waits.flatMap((wait) => (wait.signal === undefined ? [] : [wait.signal]))
           const children = waits.flatMap((wait) => (wait.child === undefined ? [] : [wait.child]))
           const reason = [...new Set(waits.map((wait) => wait.reason))].join("; ")
+          yield* writeHeldBack
           const status = yield* retrying(
             "suspending",
             store.suspendRun({ id: run.id, owner, wakeAt, signals, children, reason, now })
@@ -730,6 +781,12 @@ export const execute = <W extends Workflow.Any>(
         if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
           // Best effort, not retried: this is a shutdown or a Ctrl-C, and a lease that could not be
           // released expires by itself.
+          yield* Effect.forEach(unwritten.splice(0), (write) => store.completeStep(write), { discard: true }).pipe(
+            Effect.zipRight(reportHeld),
+            Effect.catchAll((error) =>
+              Effect.logWarning(`run ${run.id}: could not record a completed step; it runs again`, Cause.fail(error))
+            )
+          )
           yield* store.releaseRun({
             id: run.id,
             owner,
@@ -767,7 +824,8 @@ const finish = (
     effect: Effect.Effect<A, E | StoreUnavailable>,
     onRetry: () => void
   ) => Effect.Effect<A, E | StoreUnavailable>,
-  failedAs: "failed" | "cancelled" = "failed"
+  failedAs: "failed" | "cancelled" = "failed",
+  lastStep?: Parameters<StoreService["finishRun"]>[0]["step"]
 ): Effect.Effect<Executed, StoreUnavailable | LeaseLost, Store> =>
   Effect.gen(function*() {
     const store = yield* Store
@@ -792,7 +850,7 @@ const finish = (
       finalExit = Exit.failCause(Schema.decodeUnknownSync(causeSchema(workflow))(failure))
     }
     let retried = false
-    yield* retrying(store.finishRun({ id: runId, owner, outcome, now }), () => {
+    yield* retrying(store.finishRun({ id: runId, owner, outcome, now, step: lastStep }), () => {
       retried = true
     }).pipe(
       // A retry after a commit whose answer was lost finds the lease already dropped by that commit:

@@ -506,10 +506,18 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
         return Effect.void
       }),
 
-    finishRun: ({ id, now, outcome, owner }) =>
+    finishRun: ({ id, now, outcome, owner, step }) =>
       Effect.suspend(() => {
         const run = fence(id, owner)
         if (run === undefined) return Effect.fail(new LeaseLost({ runId: id, owner }))
+        if (step !== undefined) {
+          // The last step's completion, with the end (one write in the SQL stores).
+          const result = encodeJson(step.step.result)
+          let ofRun = steps.get(id)
+          if (ofRun === undefined) steps.set(id, ofRun = new Map())
+          if (!ofRun.has(step.step.stepId)) ofRun.set(step.step.stepId, { ...step.step, result })
+          if (step.attempt !== undefined) insertAttempt(toStoredAttempt(step.attempt))
+        }
         finish(run, outcome, now)
         // A parent waiting for this child is due at once.
         const parent = run.parent === undefined ? undefined : runs.get(run.parent.runId)

@@ -213,6 +213,8 @@ export const makeWith = (
             if (write.attempt !== undefined) attempts.push({ ...write.attempt, owner: write.owner })
           } else if (write.finish !== undefined) {
             finishes.push({ ...write.finish, run_id: write.runId, owner: write.owner })
+            if (write.step !== undefined) steps.push({ ...write.step, owner: write.owner })
+            if (write.attempt !== undefined) attempts.push({ ...write.attempt, owner: write.owner })
           }
         }
         const fv = JSON.stringify([...fences.values()].map((f) => ({
@@ -255,6 +257,7 @@ export const makeWith = (
               name TEXT, kind TEXT, position INTEGER, result TEXT, failed SMALLINT, attempts INTEGER,
               started_at BIGINT, finished_at BIGINT)
             WHERE EXISTS (SELECT 1 FROM fenced WHERE fenced.id = s.run_id AND fenced.lease_owner = s.owner)
+              OR EXISTS (SELECT 1 FROM finished WHERE finished.id = s.run_id AND finished.lease_owner = s.owner)
             ON CONFLICT DO NOTHING),
           attempts AS (INSERT INTO weft_attempts
               (run_id, step_id, attempt, started_at, finished_at, outcome, error, delay_millis, stop_reason)
@@ -264,6 +267,7 @@ export const makeWith = (
               attempt INTEGER, started_at BIGINT, finished_at BIGINT, outcome TEXT, error TEXT,
               delay_millis BIGINT, stop_reason TEXT)
             WHERE EXISTS (SELECT 1 FROM fenced WHERE fenced.id = a.run_id AND fenced.lease_owner = a.owner)
+              OR EXISTS (SELECT 1 FROM finished WHERE finished.id = a.run_id AND finished.lease_owner = a.owner)
             ON CONFLICT DO NOTHING)
           SELECT id, lease_owner, FALSE AS finished, CAST(NULL AS TEXT) AS queue FROM fenced
           UNION ALL SELECT id, lease_owner, TRUE AS finished, CAST(NULL AS TEXT) FROM finished
@@ -1240,7 +1244,7 @@ export const makeWith = (
 
       // Values are encoded here, in the caller's fiber, before the write is queued: a value JSON
       // cannot hold is the caller's defect alone and never reaches a shared batch.
-      finishRun: ({ id, now, outcome, owner }) =>
+      finishRun: ({ id, now, outcome, owner, step }) =>
         Effect.suspend(() => {
           const output = outcome.status === "succeeded" ? encodeJson(outcome.output) : null
           const failure = outcome.status === "succeeded" ? null : encodeJson(outcome.failure)
@@ -1263,6 +1267,9 @@ export const makeWith = (
             runId: id,
             owner,
             finish: { status: outcome.status, output, failure, now },
+            // The last step's completion: its rows are written when the end is.
+            step: step === undefined ? undefined : stepValues(step.step),
+            attempt: step?.attempt === undefined ? undefined : attemptValues(step.attempt),
             // Not folded into a combined statement (SQLite, or a batch that cannot combine): the end
             // and a parent's wake are two statements in one transaction.
             atomic: true,

@@ -420,13 +420,16 @@ export interface StoreService {
   }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
   /**
    * Records the run's end and drops its lease. A child's end wakes its parent when the parent is
-   * waiting for it, in the same transaction (no lost wake-up).
+   * waiting for it, in the same transaction (no lost wake-up). `step`: the completion of the run's
+   * last step, written in the same transaction (the engine holds a run's last completion back to
+   * write it with the end: one commit instead of two).
    */
   readonly finishRun: (options: {
     readonly id: string
     readonly owner: string
     readonly outcome: Outcome
     readonly now: number
+    readonly step?: { readonly step: StepRecord; readonly attempt: AttemptRow | undefined } | undefined
   }) => Effect.Effect<void, LeaseLost | StoreUnavailable>
   readonly readJournal: (runId: string) => Effect.Effect<Journal, StoreUnavailable>
   /**

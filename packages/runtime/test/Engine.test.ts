@@ -387,8 +387,12 @@ describe("Engine storage retries", () => {
         const executed = yield* Engine.execute(wf, run, { owner: "w1", storageRetry: fast })
         expect(executed.outcome).toEqual({ status: "succeeded", output: 3 })
         expect(Object.fromEntries(counter.counts)).toEqual({ one: 1, two: 1 })
-        expect(calls.filter((c) => c === "completeStep")).toHaveLength(5)
+        // Step one's completion: three failed writes, then one. Step two's, the last, goes with the
+        // run's end: two failed writes of both, then one.
+        expect(calls.filter((c) => c === "completeStep")).toHaveLength(4)
+        expect(calls.filter((c) => c === "finishRun")).toHaveLength(3)
         expect((yield* client.status(runId)).status).toBe("succeeded")
+        expect((yield* store.readJournal(runId)).steps.map((s) => s.stepId)).toEqual(["one", "two"])
       }),
       layer
     )

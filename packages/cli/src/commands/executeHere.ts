@@ -172,11 +172,16 @@ const progressPrinter = (store: Store.StoreService) => {
   })
   return {
     ended,
-    onProgress: (event: Execution.ProgressEvent) =>
-      Effect.zipRight(
-        ended,
-        Effect.suspend(() => Output.notice(`${indent()}${Render.progress(event, options)}`, progressRecord(event)))
-      ),
+    onProgress: (event: Execution.ProgressEvent) => {
+      const line = Effect.suspend(() =>
+        Output.notice(`${indent()}${Render.progress(event, options)}`, progressRecord(event))
+      )
+      // A step's end is reported once durable: a child's last step with the child's end, so the
+      // line comes before the one that says the child ended.
+      return event._tag === "StepSucceeded" || event._tag === "StepFailed"
+        ? Effect.zipRight(line, ended)
+        : Effect.zipRight(ended, line)
+    },
     onSuspended: (runId: string, suspended: Errors.RunSuspended) =>
       Effect.zipRight(
         ended,
