@@ -22,6 +22,7 @@ import type { LeaseLost, StoreUnavailable } from "./Errors.js"
 import { RunSuspended } from "./Errors.js"
 import * as FreshRuns from "./internal/FreshRuns.js"
 import type * as LeaseKeeper from "./internal/LeaseKeeper.js"
+import { retryLazily } from "./internal/retryLazily.js"
 import * as Strands from "./internal/Strands.js"
 import * as Limits from "./Limits.js"
 import type { AttemptRow, Outcome, RunRecord, StepRecord, StoreService } from "./Store.js"
@@ -109,8 +110,8 @@ export const retryStorage = <A, E>(
   schedule: Schedule.Schedule<unknown, StoreUnavailable>,
   context: string,
   onRetry: () => void = () => {}
-): Effect.Effect<A, E | StoreUnavailable> =>
-  effect.pipe(
+): Effect.Effect<A, E | StoreUnavailable> => {
+  const attempt = effect.pipe(
     Effect.tapError((error) =>
       isStoreUnavailable(error)
         ? Effect.zipRight(
@@ -118,9 +119,13 @@ export const retryStorage = <A, E>(
           Effect.logWarning(`${context} failed: the store is unavailable; retrying`, Cause.fail(error))
         )
         : Effect.void
-    ),
-    Effect.retry({ schedule: schedule as Schedule.Schedule<unknown, E | StoreUnavailable>, while: isStoreUnavailable })
+    )
   )
+  return retryLazily(attempt, {
+    schedule: schedule as Schedule.Schedule<unknown, E | StoreUnavailable>,
+    while: isStoreUnavailable
+  })
+}
 
 const isStoreUnavailable = (error: unknown): error is StoreUnavailable =>
   typeof error === "object" && error !== null && (error as { readonly _tag?: unknown })._tag === "StoreUnavailable"
@@ -366,11 +371,15 @@ export const execute = <W extends Workflow.Any>(
       if (unwritten.length === 0) return Effect.void
       const writes = unwritten
       unwritten = []
-      return Effect.forEach(
-        writes,
-        (write) => retrying(`completing step ${write.step.stepId}`, store.completeStep(write)),
-        { concurrency: "unbounded", discard: true }
-      ).pipe(Effect.zipRight(reportHeld), Effect.catchAll(abortWith))
+      const writeOne = (write: (typeof writes)[number]) =>
+        retrying(`completing step ${write.step.stepId}`, store.completeStep(write))
+      // Usually one (a branch's step): written without a fiber of its own.
+      return (writes.length === 1
+        ? writeOne(writes[0])
+        : Effect.forEach(writes, writeOne, { concurrency: "unbounded", discard: true })).pipe(
+          Effect.zipRight(reportHeld),
+          Effect.catchAll(abortWith)
+        )
     })
 
     const execution: Execution.ExecutionService = {

@@ -11,6 +11,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { SchemaTooNew } from "./Errors.js"
@@ -31,6 +32,7 @@ import { claimOrder } from "./internal/order.js"
 import * as PgListener from "./internal/PgListener.js"
 import * as PgPrepared from "./internal/PgPrepared.js"
 import * as Redrive from "./internal/redrive.js"
+import { retryLazily } from "./internal/retryLazily.js"
 import * as Waits from "./internal/waits.js"
 import * as WakeBus from "./internal/WakeBus.js"
 import * as Limits from "./Limits.js"
@@ -399,7 +401,7 @@ export const makeWith = (
       const unavailable = (error: SqlError) =>
         Effect.succeed(batch.map((write) => Exit.fail(storeUnavailable(write.operation, error))))
       const once = alone ? writeBatch(batch) : transaction(writeBatch(batch))
-      return Effect.retry(once, { times: 3, while: isDeadlock }).pipe(
+      return retryLazily(once, { schedule: Schedule.recurs(3), while: isDeadlock }).pipe(
         // Committed: wake this process's workers at once, without the round trip through the server.
         Effect.map(({ results, woken }) => {
           for (const queue of woken) bus.publish(queue)

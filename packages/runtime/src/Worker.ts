@@ -30,6 +30,7 @@ import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.js"
 import type { LeaseLost, RunSuspended, StoreUnavailable } from "./Errors.js"
 import * as LeaseKeeper from "./internal/LeaseKeeper.js"
+import { retryLazily } from "./internal/retryLazily.js"
 import { anyQueue } from "./internal/WakeBus.js"
 import * as Limits from "./Limits.js"
 import * as Owner from "./Owner.js"
@@ -251,21 +252,20 @@ const startAs = <W extends Workflow.Any>(
 
     // A claim retries on storage errors until shutdown; the statement in flight is never
     // abandoned, since runs it claimed and nobody executes would sit leased until expiry.
+    const claimRetry = Schedule.exponential(Duration.millis(100)).pipe(
+      Schedule.either(Schedule.spaced(Duration.seconds(5))),
+      Schedule.jittered
+    )
     const claim = (limit: number) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        return yield* store.claimNext({ owner, queues, workflows, limit, leaseMillis, now })
-      }).pipe(
-        Effect.tapError((error) => Effect.logWarning(`worker ${owner}: claiming failed; retrying`, Cause.fail(error))),
-        Effect.retry({
-          schedule: Schedule.exponential(Duration.millis(100)).pipe(
-            Schedule.either(Schedule.spaced(Duration.seconds(5))),
-            Schedule.jittered
-          ),
-          while: () => stopReason === undefined
-        }),
-        Effect.orElseSucceed((): ReadonlyArray<RunRecord> => [])
-      )
+      retryLazily(
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          return yield* store.claimNext({ owner, queues, workflows, limit, leaseMillis, now })
+        }).pipe(
+          Effect.tapError((error) => Effect.logWarning(`worker ${owner}: claiming failed; retrying`, Cause.fail(error)))
+        ),
+        { schedule: claimRetry, while: () => stopReason === undefined }
+      ).pipe(Effect.orElseSucceed((): ReadonlyArray<RunRecord> => []))
 
     // The worker's queue declarations go to the store before its first claim, so that its claims
     // (and every other worker's) honour them. Retried like a claim.
