@@ -15,18 +15,10 @@ import * as Client from "../src/Client.js"
 import * as MemoryStore from "../src/MemoryStore.js"
 import * as Runner from "../src/Runner.js"
 import type { Store } from "../src/Store.js"
+import { HOUR, settle } from "./runs.js"
 
 const provide = <A, E>(effect: Effect.Effect<A, E, Client.Client | Store>) =>
   Effect.provide(effect, Layer.provideMerge(Client.layer, MemoryStore.layer))
-
-const HOUR = 3_600_000
-
-// Lets the forked execution run up to its next wait.
-const settle = Effect.gen(function*() {
-  for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-  yield* TestClock.adjust("1 millis")
-  for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-})
 
 const now = Effect.clockWith((clock) => clock.currentTimeMillis)
 

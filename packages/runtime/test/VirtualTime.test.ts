@@ -16,6 +16,7 @@ import * as MemoryStore from "../src/MemoryStore.js"
 import * as Runner from "../src/Runner.js"
 import type { Store } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
+import { HOUR, settle } from "./runs.js"
 
 class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {
   readonly retryable = true
@@ -23,15 +24,6 @@ class Busy extends Schema.TaggedError<Busy>()("Busy", {}) {
 
 const provide = <A, E>(effect: Effect.Effect<A, E, Client.Client | Store>) =>
   Effect.provide(effect, Layer.provideMerge(Client.layer, MemoryStore.layer))
-
-const HOUR = 3_600_000
-
-// Lets the forked execution run up to its next wait.
-const settle = Effect.gen(function*() {
-  for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-  yield* TestClock.adjust("1 millis")
-  for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
-})
 
 describe("durable waits under virtual time", () => {
   it.effect("a three-day sleep suspends the run and it finishes when the clock gets there", () =>

@@ -1,8 +1,10 @@
 /**
  * What the engine-level tests share: the real stores they run on (a fresh memory store, a fresh
- * SQLite file) and a wait for a run to reach a status, with the run's record when it times out.
+ * SQLite file), a wait for a run to reach a status, with the run's record when it times out, and,
+ * for the virtual-time tests, a way to let forked executions run up to their next wait.
  */
 import * as Effect from "effect/Effect"
+import * as TestClock from "effect/TestClock"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -34,3 +36,13 @@ export const awaitStatus = (runId: string, done: (status: string) => boolean, ti
 
 /** Whether a status is final. */
 export const final = (status: string): boolean => isTerminal(status as never)
+
+/** An hour in milliseconds. */
+export const HOUR = 3_600_000
+
+/** Under TestClock: lets the forked executions run up to their next wait (one virtual millisecond). */
+export const settle = Effect.gen(function*() {
+  for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+  yield* TestClock.adjust("1 millis")
+  for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+})
