@@ -135,6 +135,15 @@ describe("weft start and weft worker", () => {
     expect(r.stderr).not.toMatch(/^worker /m)
   })
 
+  it("rejects a bad --max-recoveries with exit 2 before the worker starts", async () => {
+    for (const bad of ["-1", "two", "1.5"]) {
+      const r = await weft(["worker", example("checkout.ts"), "--store", storeIn(tempDir()), `--max-recoveries=${bad}`])
+      expect(r.code).toBe(2)
+      expect(r.stderr).toContain(`--max-recoveries must be a whole number, got "${bad}"`)
+      expect(r.stderr).not.toMatch(/^worker /m)
+    }
+  })
+
   it("rejects input that does not match the workflow like run does", async () => {
     const r = await weft(["start", example("checkout.ts"), "--input", "{}", "--store", storeIn(tempDir())])
     expect(r.code).toBe(2)

@@ -29,6 +29,7 @@ export type Flags = {
   readonly delay?: string | undefined
   readonly concurrency?: string | undefined
   readonly grace?: string | undefined
+  readonly "max-recoveries"?: string | undefined
   readonly lease?: string | undefined
   readonly "correlation-id"?: string | undefined
   readonly "log-format"?: string | undefined

@@ -185,6 +185,9 @@ Options:
   --lease <duration>        how long a run stays leased to this worker, renewed by heartbeat; if the
                             worker dies, another takes the run over once it expires (default 30
                             seconds, at least 1 second)
+  --max-recoveries <n>      a run taken over more than n times (its workers kept dying on it) fails
+                            with RecoveryLimit instead of running again, for workflows that declare
+                            no maxRecoveries of their own (default 5)
   --store <location>        sqlite:PATH (default sqlite:.weft/weft.db), postgres://URL or memory:
   --log-format <format>     json (default when stderr is not a terminal: one object per line, with
                             runId, workflow, stepId, attempt, workerId and correlationId), logfmt, or

@@ -55,6 +55,7 @@ const parseCommandLine = (argv: ReadonlyArray<string>) =>
           delay: { type: "string" },
           concurrency: { type: "string" },
           grace: { type: "string" },
+          "max-recoveries": { type: "string" },
           lease: { type: "string" },
           "correlation-id": { type: "string" },
           "log-format": { type: "string" },
@@ -79,7 +80,7 @@ const allowed: Record<string, ReadonlyArray<keyof Flags>> = {
   show: ["store", "json"],
   workflows: ["json"],
   start: ["input", "id", "correlation-id", "queue", "priority", "delay", "if-finished", "store", "json"],
-  worker: ["queue", "concurrency", "grace", "lease", "store"],
+  worker: ["queue", "concurrency", "grace", "lease", "max-recoveries", "store"],
   signal: ["payload", "module", "store", "json"],
   cancel: ["reason", "wait", "store", "json"],
   retry: ["from-step", "reason", "wait", "status", "workflow", "since", "limit", "store", "json"]

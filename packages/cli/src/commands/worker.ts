@@ -62,6 +62,8 @@ export const workerCommand: Command = (positionals, flags) =>
     const concurrency = (yield* parseWhole("concurrency", flags.concurrency, { min: 1 })) ?? 10
     const grace = (yield* parseDuration("grace", flags.grace)) ?? DEFAULT_GRACE
     const leaseMillis = yield* parseLease(flags.lease)
+    // The poison-run limit of the workflows that declare none (Workflow.make({ maxRecoveries })).
+    const maxRecoveries = yield* parseWhole("max-recoveries", flags["max-recoveries"], { min: 0 })
     const spec = yield* storeSpec(flags)
     const workflows = new Map<string, Workflow.Any>()
     const layers: Array<Layer.Layer<any, any, never>> = []
@@ -218,6 +220,7 @@ export const workerCommand: Command = (positionals, flags) =>
         queues: queues.length === 0 ? undefined : queues,
         concurrency,
         leaseMillis,
+        maxRecoveries,
         grace,
         owner,
         onEvent
