@@ -6,6 +6,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import type { Execution } from "@weft/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -609,20 +610,9 @@ export const makeWith = (
           if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
           return run
         }).sort(claimOrder)
-      // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
-      // queued or expired runs), the second limited to what the first left.
-      const both = sql<RunRow & { readonly woke: boolean }>`${hot}WITH
-        woken AS (UPDATE weft_runs
-          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-            reason = NULL, waiting_for = NULL, updated_at = ${now}
-          WHERE id IN (
-            SELECT id FROM weft_runs
-            WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
-            ORDER BY wake_at, id
-            LIMIT ${take}
-            FOR UPDATE SKIP LOCKED)
-          RETURNING *),
-        started AS (UPDATE weft_runs
+      // Then queued runs and runs whose lease expired, in claim order, at most `limit`.
+      const start = (limit: Statement.Fragment) =>
+        sql<RunRow>`UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
             recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
             started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
@@ -632,9 +622,14 @@ export const makeWith = (
               AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
                 OR (status = 'running' AND lease_expires_at <= ${now}))
             ORDER BY priority DESC, created_at, id
-            LIMIT (${take} - (SELECT COUNT(*) FROM woken))
-            FOR UPDATE SKIP LOCKED)
-          RETURNING *)
+            LIMIT ${limit}
+            ${lock})
+          RETURNING *`
+      // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
+      // queued or expired runs), the second limited to what the first left.
+      const both = sql<RunRow & { readonly woke: boolean }>`${hot}WITH
+        woken AS (${wake}),
+        started AS (${start(sql`(${take} - (SELECT COUNT(*) FROM woken))`)})
         SELECT woken.*, TRUE AS woke FROM woken UNION ALL SELECT started.*, FALSE AS woke FROM started`
       return dialect === "postgres" ?
         Effect.map(both, (rows) => [
@@ -645,19 +640,7 @@ export const makeWith = (
           woken.length >= take ?
             Effect.succeed(woken.map(toRun).sort(wakeOrder)) :
             Effect.map(
-              sql<RunRow>`UPDATE weft_runs
-                SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-                  recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
-                  started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
-                WHERE id IN (
-                  SELECT id FROM weft_runs
-                  WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
-                    AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
-                      OR (status = 'running' AND lease_expires_at <= ${now}))
-                  ORDER BY priority DESC, created_at, id
-                  LIMIT ${take - woken.length}
-                  ${lock})
-                RETURNING *`,
+              start(sql`${take - woken.length}`),
               (rows) => [...woken.map(toRun).sort(wakeOrder), ...started(rows)]
             ))
     }
