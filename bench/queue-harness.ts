@@ -31,6 +31,7 @@
  */
 import * as ChildProcess from "node:child_process"
 import * as Crypto from "node:crypto"
+import * as Fs from "node:fs"
 
 /** A monotonic clock in milliseconds, shared by all processes of the machine. */
 export const now = (): number => Number(process.hrtime.bigint()) / 1e6
@@ -154,6 +155,8 @@ export type Result =
     readonly stepsPerSecond?: number
     /** The worker processes' CPU time (user + system) from their start to their stop, per completed job. */
     readonly workerCpuMsPerJob?: number
+    /** The PostgreSQL server processes' CPU time over the drain (Linux /proc), per completed job. */
+    readonly serverCpuMsPerJob?: number
     readonly db?: DbActivity
     readonly note?: string
   }
@@ -469,6 +472,42 @@ const withDatabase = async (
   }
 }
 
+/**
+ * CPU time (user + system, ms) of every PostgreSQL server process by pid, read from /proc (Linux),
+ * or undefined where /proc is not there. A backend started after a first sample counts from zero;
+ * one that exits between two samples is lost, so sample while the drain's connections are open.
+ */
+const serverCpu = (): Map<number, number> | undefined => {
+  let pids: Array<string>
+  try {
+    pids = Fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))
+  } catch {
+    return undefined
+  }
+  const tick = 10 // USER_HZ is 100 on Linux: a tick is 10 ms
+  const cpu = new Map<number, number>()
+  for (const pid of pids) {
+    try {
+      const stat = Fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+      const close = stat.lastIndexOf(")")
+      if (!stat.slice(stat.indexOf("(") + 1, close).startsWith("postgres")) continue
+      const fields = stat.slice(close + 2).split(" ")
+      cpu.set(Number(pid), (Number(fields[11]) + Number(fields[12])) * tick)
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return cpu
+}
+
+/** The server's CPU time between two `serverCpu` samples. */
+const serverCpuBetween = (before: Map<number, number> | undefined, after: Map<number, number> | undefined) => {
+  if (before === undefined || after === undefined) return undefined
+  let total = 0
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0)
+  return total
+}
+
 const enqueueAll = async (side: DriverSide, kind: Kind, jobs: number): Promise<number> => {
   const started = now()
   await side.enqueueMany(kind, 0, jobs)
@@ -488,6 +527,7 @@ const drain = (file: string, system: QueueSystem, bench: "b1" | "b3", processes:
     const workers = Array.from({ length: processes }, () => spawnWorker(file, system.name, kind, "count", url))
     try {
       await Promise.all(workers.map((w) => w.ready))
+      const serverBefore = serverCpu()
       for (const w of workers) w.child.send({ t: "go" } satisfies ToWorker)
       const firstStart = () => {
         const firsts = workers.map((w) => w.first).filter((x): x is number => x !== null)
@@ -526,6 +566,7 @@ const drain = (file: string, system: QueueSystem, bench: "b1" | "b3", processes:
       }
       const drainSeconds = (end - first) / 1000
       const perSecond = done / drainSeconds
+      const serverCpuMs = serverCpuBetween(serverBefore, serverCpu())
       await stopWorkers(workers)
       const cpu = workers.map((w) => w.cpuMs)
       const workerCpuMs = cpu.every((x): x is number => x !== null) ? cpu.reduce((a, b) => a + b, 0) : undefined
@@ -541,6 +582,7 @@ const drain = (file: string, system: QueueSystem, bench: "b1" | "b3", processes:
         perSecond: round(perSecond, 1),
         ...(bench === "b3" ? { stepsPerSecond: round(perSecond * STEPS, 1) } : {}),
         ...(workerCpuMs === undefined ? {} : { workerCpuMsPerJob: round(workerCpuMs / done, 3) }),
+        ...(serverCpuMs === undefined ? {} : { serverCpuMsPerJob: round(serverCpuMs / done, 3) }),
         ...(side.note === undefined ? {} : { note: side.note })
       }
     } finally {

@@ -4,13 +4,13 @@
  * `PgStore.layer({ url })`) and drained by worker child processes running `Worker.run` over the
  * workflows of bench/workflows.ts, the same loop `weft worker` runs.
  *
- *   node --conditions=@weft/source --import tsx bench/queue.ts b1 weft 2     # B1, 2 worker processes
- *   node --conditions=@weft/source --import tsx bench/queue.ts b2 weft       # B2
- *   node --conditions=@weft/source --import tsx bench/queue.ts b3 weft       # B3
+ *   node --import tsx bench/queue.ts b1 weft 2     # B1, 2 worker processes
+ *   node --import tsx bench/queue.ts b2 weft       # B2
+ *   node --import tsx bench/queue.ts b3 weft       # B3
  *
  * WEFT_POLL_MS sets the worker's idle poll interval (default: Worker.run's own); WEFT_WRITERS the
  * store's concurrent group-commit writers (`PgStore.layerWith({ store: { writers } })`, default 1). Each result notes a
- * digest of packages/runtime/src and whether the store pushes wake-ups (LISTEN/NOTIFY).
+ * digest of the built packages (run `pnpm build` first) and whether the store pushes wake-ups (LISTEN/NOTIFY).
  * `pnpm bench:queues` runs them all with the peers (bench/run-queues.ts).
  */
 import { Client, PgStore, Store, Worker } from "@weft/runtime"
@@ -36,19 +36,19 @@ const runtimePackage = JSON.parse(
   Fs.readFileSync(new URL("../packages/runtime/package.json", import.meta.url), "utf8")
 ) as { readonly version: string }
 
-// The runtime is measured from its source as it is in the work tree: a digest of it goes into each
-// result, so that numbers taken while it changes can be told apart.
+// The runtime is measured as built (`pnpm build`, which `pnpm bench:queues` runs first): a digest of
+// the built core and runtime goes into each result, so that numbers taken while they change can be
+// told apart.
 const sourceDigest = (() => {
-  const root = new URL("../packages/runtime/src/", import.meta.url).pathname
   const hash = Crypto.createHash("sha256")
   const walk = (dir: string): void => {
     for (const entry of Fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const path = Path.join(dir, entry.name)
       if (entry.isDirectory()) walk(path)
-      else if (entry.name.endsWith(".ts")) hash.update(entry.name).update(Fs.readFileSync(path))
+      else if (entry.name.endsWith(".js")) hash.update(entry.name).update(Fs.readFileSync(path))
     }
   }
-  walk(root)
+  for (const pkg of ["core", "runtime"]) walk(new URL(`../packages/${pkg}/dist/`, import.meta.url).pathname)
   return hash.digest("hex").slice(0, 12)
 })()
 
@@ -97,7 +97,7 @@ const weft: QueueSystem = {
       close: () => runtime.dispose(),
       // Without push, an idle worker polls every second: enqueue at random phases of its polls.
       b2GapMs: push ? 50 : 1000,
-      note: `runtime src ${sourceDigest}; ${
+      note: `built core+runtime ${sourceDigest}; ${
         push ? "push wake-ups (LISTEN/NOTIFY)" : "no push wake-ups: idle workers poll (1 s)"
       }`
     }

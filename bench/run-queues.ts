@@ -45,7 +45,10 @@ interface Entry {
   readonly rounds?: Partial<Record<"b1" | "b2" | "b3", number>>
 }
 
-const weftNode = ["--conditions=@weft/source", "--import", "tsx"]
+// weft as users run it: the packages built by `pnpm build` (tsc), which `pnpm bench:queues` runs
+// first. Run from their TypeScript source through tsx instead, each run cost ~50% more CPU (esbuild's
+// output keeps every function's name through a helper call, and compiles at start).
+const weftNode = ["--import", "tsx"]
 const peerNode = ["--import", "tsx"]
 
 /**

@@ -4,7 +4,7 @@
  * lease), the process's RSS is sampled while they all sleep, and when they wake the lateness of
  * each (the time it is claimed again minus its wake time) is measured from the worker's events.
  *
- *   node --expose-gc --conditions=@weft/source --import tsx bench/sleepers.ts
+ *   node --expose-gc --import tsx bench/sleepers.ts
  *   N=100000 STORE=postgres://postgres@127.0.0.1:5432/weft_bench_sleep node --expose-gc ... bench/sleepers.ts
  *
  * Env: N (default 100000), STORE (default a temp SQLite file; a postgres:// URL to a database that

@@ -4,8 +4,8 @@
  * writer completing the steps of its own run one after another, as a run does. Prints completions
  * per second and the time each writer waits from one durable completion to its next.
  *
- *   node --conditions=@weft/source --import tsx bench/store.ts
- *   OPS=5000 node --conditions=@weft/source --import tsx bench/store.ts   # completions per line
+ *   node --import tsx bench/store.ts
+ *   OPS=5000 node --import tsx bench/store.ts   # completions per line
  */
 import { SqliteStore, Store } from "@weft/runtime"
 import { Effect } from "effect"

@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 10).
+-- weft's PostgreSQL schema after every migration (latest version 11).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -177,3 +177,13 @@ CREATE TABLE weft_circuit_breakers (
 -- version 10: correlation ids
 
 ALTER TABLE weft_runs ADD COLUMN correlation_id TEXT;
+
+-- version 11: narrower indexes for claims and status listings
+
+CREATE INDEX weft_runs_queued ON weft_runs (queue, priority DESC, created_at, id) WHERE status = 'queued';
+
+DROP INDEX weft_runs_runnable;
+
+CREATE INDEX weft_runs_status ON weft_runs (status, created_at) WHERE status NOT IN ('queued', 'succeeded');
+
+DROP INDEX weft_runs_claim;

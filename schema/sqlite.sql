@@ -1,4 +1,4 @@
--- weft's SQLite schema after every migration (latest version 10).
+-- weft's SQLite schema after every migration (latest version 11).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 CREATE TABLE weft_attempts (
@@ -86,8 +86,6 @@ CREATE TABLE weft_runs (
   finished_at INTEGER
 , waiting_for TEXT, cancel_requested_at INTEGER, cancel_by TEXT, cancel_reason TEXT, parent_run_id TEXT, parent_step_id TEXT, concurrency_key TEXT, concurrency_limit INTEGER, redrives INTEGER NOT NULL DEFAULT 0, prior_attempts TEXT, correlation_id TEXT) STRICT;
 
-CREATE INDEX weft_runs_claim ON weft_runs (status, queue, priority, created_at);
-
 CREATE INDEX weft_runs_created ON weft_runs (created_at);
 
 CREATE UNIQUE INDEX weft_runs_idempotency ON weft_runs (workflow, idempotency_key) WHERE idempotency_key IS NOT NULL;
@@ -96,11 +94,13 @@ CREATE INDEX weft_runs_lease ON weft_runs (queue, lease_expires_at) WHERE status
 
 CREATE INDEX weft_runs_parent ON weft_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 
-CREATE INDEX weft_runs_runnable ON weft_runs (queue, priority DESC, created_at, id) WHERE status IN ('queued', 'running');
+CREATE INDEX weft_runs_queued ON weft_runs (queue, priority DESC, created_at, id) WHERE status = 'queued';
 
 CREATE INDEX weft_runs_running_key ON weft_runs (queue, concurrency_key) WHERE status = 'running' AND concurrency_key IS NOT NULL;
 
 CREATE INDEX weft_runs_sleeping ON weft_runs (queue, wake_at) WHERE status IN ('sleeping', 'waiting');
+
+CREATE INDEX weft_runs_status ON weft_runs (status, created_at) WHERE status NOT IN ('queued', 'succeeded');
 
 CREATE INDEX weft_runs_wake ON weft_runs (queue, wake_at) WHERE status = 'queued' AND wake_at IS NOT NULL;
 

@@ -7,13 +7,14 @@
 import { Execution, Failure, type Workflow } from "@weft/core"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schedule from "effect/Schedule"
@@ -77,6 +78,12 @@ export interface ExecuteOptions {
    * being executed. Default `defaultMaxRecoveries` (5).
    */
   readonly maxRecoveries?: number | undefined
+  /**
+   * Told once when the run's own code (its body, compensations included) has stopped and only
+   * recording where it stands is left (its end, its suspension): a worker frees the run's slot
+   * then, so that claiming more work overlaps that write.
+   */
+  readonly onSettled?: (() => void) | undefined
 }
 
 /**
@@ -254,9 +261,16 @@ export const execute = <W extends Workflow.Any>(
     // runs again, and its compensations are not run: they are code of the same run, in the process
     // that would die again, and the journal stays as it was, for a re-drive once the cause is fixed.
     const maxRecoveries = workflow.maxRecoveries ?? options.maxRecoveries ?? defaultMaxRecoveries
+    let settledTold = false
+    const settled = () => {
+      if (settledTold) return
+      settledTold = true
+      options.onSettled?.()
+    }
     if (run.recoveries > maxRecoveries) {
       const poisoned = new Failure.RecoveryLimit({ runId: run.id, recoveries: run.recoveries, limit: maxRecoveries })
       yield* Effect.logWarning(poisoned.message)
+      settled()
       return yield* finish(
         workflow,
         run.id,
@@ -314,14 +328,19 @@ export const execute = <W extends Workflow.Any>(
     // The body's strands and their waits: when all of them wait, the run suspends (or, replaying a
     // cancelled run, has reached everything it would do anew and stops).
     // The body's fiber, once forked: stopped when every strand waits.
-    const bodyForked = yield* Deferred.make<Fiber.RuntimeFiber<unknown, unknown>>()
+    let bodyFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
     const strands = Strands.make((waits) =>
       Effect.suspend(() => {
         // Every strand waits: the run suspends, or, cancelled before it began, its replay has
         // reached everything it would do anew and stops there.
         if (!waits.some((wait) => wait.frontier === true)) suspended = waits
-        return Effect.flatMap(Deferred.await(bodyForked), Fiber.interruptFork)
+        return interruptBody
       })
+    )
+    // The strands park inside the body, so its fiber is known by then (a fiber forked is known to
+    // its parent before the parent's next step; the loop only covers a callback that came first).
+    const interruptBody: Effect.Effect<void> = Effect.suspend(() =>
+      bodyFiber === undefined ? Effect.zipRight(Effect.yieldNow(), interruptBody) : Fiber.interruptFork(bodyFiber)
     )
     const atFrontier = <A>(): Effect.Effect<A> =>
       Effect.zipRight(strands.park({ frontier: true, reason: "cancelled" }, Effect.never), Effect.never)
@@ -624,7 +643,10 @@ export const execute = <W extends Workflow.Any>(
         return new Failure.InputInvalid({ workflow: workflow.name, path, issue })
       }),
       (input) =>
-        Effect.provideService(
+        // The body runs in a fiber of its own: Execution is put into its context for good, without
+        // the save and restore of Effect.provideService.
+        Effect.zipRight(
+          FiberRef.update(FiberRef.currentContext, Context.add(Execution.Execution, execution)),
           workflow.run(input).pipe(
             Effect.catchAllCause((cause) =>
               compensations.length === 0 || Cause.isInterruptedOnly(cause) || nonDeterminism !== undefined ||
@@ -632,9 +654,7 @@ export const execute = <W extends Workflow.Any>(
                 ? Effect.failCause(cause)
                 : (compensate(cause) as Effect.Effect<never, unknown>)
             )
-          ),
-          Execution.Execution,
-          execution
+          )
         )
     )
 
@@ -663,10 +683,10 @@ export const execute = <W extends Workflow.Any>(
     // uninterruptibly: an interrupted fiber must still leave the run resumable.
     return yield* Effect.uninterruptibleMask((restore) =>
       Effect.gen(function*() {
-        const bodyFiber = yield* Effect.fork(
+        const forked = yield* Effect.fork(
           restore(cancelAtStart ? Effect.locally(body, Execution.journalOnly, true) : body)
         )
-        yield* Deferred.succeed(bodyForked, bodyFiber)
+        bodyFiber = forked
         const keeper = options.leaseKeeper
         if (keeper !== undefined) {
           yield* keeper.hold(run.id, {
@@ -675,27 +695,27 @@ export const execute = <W extends Workflow.Any>(
                 Effect.sync(() => {
                   aborted ??= error
                 }),
-                Fiber.interruptFork(bodyFiber)
+                Fiber.interruptFork(forked)
               ),
             cancel: (request) =>
               Effect.suspend(() => {
                 if (cancelling !== undefined) return Effect.void
                 cancelling = request
-                return Fiber.interruptFork(bodyFiber)
+                return Fiber.interruptFork(forked)
               })
           })
         }
         const heartbeatFiber = keeper !== undefined ? undefined : yield* Effect.fork(restore(
-          Effect.catchAll(heartbeat(Effect.asVoid(Effect.fork(Fiber.interrupt(bodyFiber)))), (error) =>
+          Effect.catchAll(heartbeat(Effect.asVoid(Effect.fork(Fiber.interrupt(forked)))), (error) =>
             Effect.zipRight(
               Effect.sync(() => {
                 aborted ??= error
               }),
-              Fiber.interrupt(bodyFiber)
+              Fiber.interrupt(forked)
             ))
         ))
-        const exit = yield* restore(Fiber.join(bodyFiber)).pipe(
-          Effect.onInterrupt(() => Fiber.interrupt(bodyFiber)),
+        const exit = yield* restore(Fiber.join(forked)).pipe(
+          Effect.onInterrupt(() => Fiber.interrupt(forked)),
           Effect.exit
         )
         yield* strands.close
@@ -724,7 +744,7 @@ export const execute = <W extends Workflow.Any>(
             Effect.zipRight(reportHeld)
           )
         const finishing = (exit: Exit.Exit<unknown, unknown>, failedAs: "failed" | "cancelled" = "failed") =>
-          Effect.flatMap(heldBack, (last) =>
+          Effect.flatMap(Effect.zipRight(Effect.sync(settled), heldBack), (last) =>
             Effect.flatMap(Clock.currentTimeMillis, (at) =>
               finish(
                 workflow,
@@ -732,10 +752,13 @@ export const execute = <W extends Workflow.Any>(
                 owner,
                 failedAs === "failed" ? now : at,
                 exit,
-                (effect, onRetry) => retrying("recording its end", effect, onRetry),
+                (effect, onRetry) =>
+                  retrying("recording its end", effect, onRetry),
                 failedAs,
                 last === undefined ? undefined : { step: last.step, attempt: last.attempt }
-              ))).pipe(Effect.tap(() => reportHeld))
+              ))).pipe(Effect.tap(() =>
+                reportHeld
+              ))
         if (nonDeterminism !== undefined) {
           return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
         }
@@ -773,6 +796,7 @@ export const execute = <W extends Workflow.Any>(
           const signals = waits.flatMap((wait) => (wait.signal === undefined ? [] : [wait.signal]))
           const children = waits.flatMap((wait) => (wait.child === undefined ? [] : [wait.child]))
           const reason = [...new Set(waits.map((wait) => wait.reason))].join("; ")
+          settled()
           yield* writeHeldBack
           const status = yield* retrying(
             "suspending",
@@ -812,7 +836,7 @@ export const execute = <W extends Workflow.Any>(
         return yield* finishing(exit)
       })
     )
-  }).pipe(Effect.annotateLogs(logAnnotations(run))) as never
+  }).pipe(withRunAnnotations(run)) as never
 
 /**
  * The log annotations of a run: `runId`, `workflow`, and `correlationId` when the run has one. The
@@ -822,6 +846,27 @@ export const logAnnotations = (run: RunRecord): Record<string, string> =>
   run.correlationId === undefined
     ? { runId: run.id, workflow: run.workflow }
     : { runId: run.id, workflow: run.workflow, correlationId: run.correlationId }
+
+/** `logAnnotations(run)` added to the log annotations of the fiber (which must be the run's alone). */
+export const annotateRunFiber = (run: RunRecord): Effect.Effect<void> =>
+  FiberRef.update(FiberRef.currentLogAnnotations, (annotations) => {
+    let annotated = HashMap.set(HashMap.set(annotations, "runId", run.id), "workflow", run.workflow)
+    if (run.correlationId !== undefined) annotated = HashMap.set(annotated, "correlationId", run.correlationId)
+    return annotated
+  })
+
+/**
+ * Runs `effect` with the run's log annotations, unless its fiber has them already (a worker puts
+ * them on each run's fiber): Effect.annotateLogs saves and restores them, ~9 µs a run for nothing.
+ */
+const withRunAnnotations = (run: RunRecord) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(
+    FiberRef.get(FiberRef.currentLogAnnotations),
+    (annotations) =>
+      Option.getOrUndefined(HashMap.get(annotations, "runId")) === run.id
+        ? effect
+        : Effect.annotateLogs(effect, logAnnotations(run))
+  )
 
 const finish = (
   workflow: Workflow.Any,

@@ -352,6 +352,26 @@ CREATE TABLE weft_redrives (
     name: "correlation ids",
     sqlite: `ALTER TABLE weft_runs ADD COLUMN correlation_id TEXT;`,
     pg: `ALTER TABLE weft_runs ADD COLUMN correlation_id TEXT;`
+  },
+  // Claims read queued runs and runs whose lease expired separately, each through an index in
+  // claim order (see SqlStore's claimOpen): queued runs alone here, expired leases through
+  // weft_runs_lease. The index of version 2 also held every running run, so each claim added an
+  // entry to it; this one is left as soon as a run is claimed. weft_runs_claim (status first) goes:
+  // a planner that had not yet seen a burst of new runs (its statistics say few are queued) took
+  // it for a claim, then read and sorted every queued run of the queue on each claim. Listing by
+  // status keeps an index for the statuses that are few (failed, cancelled, running, waiting...);
+  // queued runs are listed through weft_runs_queued, succeeded ones, the bulk, through created_at.
+  {
+    version: 11,
+    name: "narrower indexes for claims and status listings",
+    sqlite: `CREATE INDEX weft_runs_queued ON weft_runs (queue, priority DESC, created_at, id) WHERE status = 'queued';
+DROP INDEX weft_runs_runnable;
+CREATE INDEX weft_runs_status ON weft_runs (status, created_at) WHERE status NOT IN ('queued', 'succeeded');
+DROP INDEX weft_runs_claim;`,
+    pg: `CREATE INDEX weft_runs_queued ON weft_runs (queue, priority DESC, created_at, id) WHERE status = 'queued';
+DROP INDEX weft_runs_runnable;
+CREATE INDEX weft_runs_status ON weft_runs (status, created_at) WHERE status NOT IN ('queued', 'succeeded');
+DROP INDEX weft_runs_claim;`
   }
 ]
 

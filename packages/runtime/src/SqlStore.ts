@@ -197,7 +197,10 @@ export const makeWith = (
     // matched (the CTEs share one snapshot, and the INSERTs read the fences' RETURNING). A
     // statement is atomic, so a batch made of one such segment is committed by that statement
     // alone; each write still gets its own answer from the rows returned. The values travel as
-    // JSON, typed by `json_to_recordset`: one statement text for every batch size.
+    // JSON, typed by `json_to_recordset`: one statement text for every batch size. The planner
+    // takes such a list for 100 rows, so with a table of a few ten thousand runs it joined by reading
+    // the whole table (a hash join, ~8 ms a batch); `id = ANY(ARRAY(...))` makes the runs' rows
+    // come from the primary key, whatever the statistics say.
     const combined = (segment: ReadonlyArray<JournalWrite>) =>
       Effect.suspend(() => {
         const fences = new Map<string, FenceValues>()
@@ -236,14 +239,16 @@ export const makeWith = (
         >`${hot}WITH
           fv AS (SELECT * FROM json_to_recordset(${fv}::json) AS x(run_id TEXT, owner TEXT, reason TEXT, now BIGINT)),
           fenced AS (UPDATE weft_runs SET reason = fv.reason, updated_at = fv.now FROM fv
-            WHERE weft_runs.id = fv.run_id AND weft_runs.lease_owner = fv.owner
+            WHERE weft_runs.id = fv.run_id AND weft_runs.id = ANY(ARRAY(SELECT run_id FROM fv))
+              AND weft_runs.lease_owner = fv.owner
             RETURNING weft_runs.id, weft_runs.lease_owner),
           xv AS (SELECT * FROM json_to_recordset(${JSON.stringify(finishes)}::json)
             AS x(run_id TEXT, owner TEXT, status TEXT, output TEXT, failure TEXT, now BIGINT)),
           finished AS (UPDATE weft_runs SET status = xv.status, output = xv.output, failure = xv.failure,
               finished_at = xv.now, lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL,
               updated_at = xv.now
-            FROM xv WHERE weft_runs.id = xv.run_id AND weft_runs.lease_owner = xv.owner
+            FROM xv WHERE weft_runs.id = xv.run_id AND weft_runs.id = ANY(ARRAY(SELECT run_id FROM xv))
+              AND weft_runs.lease_owner = xv.owner
             RETURNING weft_runs.id, xv.owner AS lease_owner, weft_runs.parent_run_id, xv.status, xv.now),
           woke AS (UPDATE weft_runs SET wake_at = finished.now, waiting_for = NULL,
               reason = 'child run ' || finished.id || ' ' || finished.status, updated_at = finished.now
@@ -499,23 +504,28 @@ export const makeWith = (
             GROUP BY concurrency_key) k ON k.concurrency_key = c.concurrency_key`
         const passed: Array<string> = []
         const page = (sleepers: boolean, size: number) => {
-          const due = sleepers
-            ? sql`c.status IN ('sleeping', 'waiting') AND c.wake_at <= ${now}`
-            : budget.slots > 0
-            ? sql`c.status IN ('queued', 'running') AND ((c.status = 'queued' AND (c.wake_at IS NULL OR c.wake_at <= ${now}))
-                OR (c.status = 'running' AND c.lease_expires_at <= ${now}))`
-            // No slot left: only runs whose worker died, which hold theirs.
-            : sql`c.status = 'running' AND c.lease_expires_at <= ${now}`
           const skip = passed.length === 0 ? sql.literal("") : sql`AND c.id NOT IN ${sql.in(passed)}`
           const order = sleepers ? sql.literal("c.wake_at, c.id") : sql.literal("c.priority DESC, c.created_at, c.id")
-          return sql<CandidateRow>`SELECT c.id, c.status, c.concurrency_key, c.concurrency_limit,
-              COALESCE(k.n, 0) AS key_running
-            FROM weft_runs c ${keys}
-            WHERE c.queue = ${queue} AND ${due} ${known} ${skip}
-              AND (c.concurrency_key IS NULL OR c.status = 'running' OR COALESCE(k.n, 0) < c.concurrency_limit)
-            ORDER BY ${order}
-            LIMIT ${size}
-            ${lock}`
+          const candidates = (due: Statement.Fragment) =>
+            sql<CandidateRow>`SELECT c.id, c.status, c.concurrency_key, c.concurrency_limit,
+                COALESCE(k.n, 0) AS key_running, c.priority, c.created_at
+              FROM weft_runs c ${keys}
+              WHERE c.queue = ${queue} AND ${due} ${known} ${skip}
+                AND (c.concurrency_key IS NULL OR c.status = 'running' OR COALESCE(k.n, 0) < c.concurrency_limit)
+              ORDER BY ${order}
+              LIMIT ${size}
+              ${lock}`
+          const expired = sql`c.status = 'running' AND c.lease_expires_at <= ${now}`
+          if (sleepers) return candidates(sql`c.status IN ('sleeping', 'waiting') AND c.wake_at <= ${now}`)
+          // No slot left: only runs whose worker died, which hold theirs.
+          if (budget.slots <= 0) return candidates(expired)
+          // Queued runs and runs whose worker died, each kind through its own index in claim order,
+          // merged (as in `claimOpen`).
+          const queued = sql`c.status = 'queued' AND (c.wake_at IS NULL OR c.wake_at <= ${now})`
+          return sql<CandidateRow>`SELECT * FROM (${candidates(queued)}) queued
+            UNION ALL SELECT * FROM (${candidates(expired)}) expired
+            ORDER BY priority DESC, created_at, id
+            LIMIT ${size}`
         }
         const woken: Array<RunRecord> = []
         const started: Array<RunRecord> = []
@@ -610,20 +620,34 @@ export const makeWith = (
           if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
           return run
         }).sort(claimOrder)
-      // Then queued runs and runs whose lease expired, in claim order, at most `limit`.
+      // Then queued runs and runs whose lease expired, in claim order, at most `limit`. Each kind
+      // is read through its own index in that order (weft_runs_queued, weft_runs_lease) and the two
+      // short lists are merged: one condition with an OR of both let the planner read every queued
+      // run of the queue and sort them all, which made each claim cost more as the backlog grew.
       const start = (limit: Statement.Fragment) =>
         sql<RunRow>`UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
             recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
             started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
           WHERE id IN (
-            SELECT id FROM weft_runs
-            WHERE status IN ('queued', 'running') AND queue IN ${sql.in(queues)} ${known}
-              AND ((status = 'queued' AND (wake_at IS NULL OR wake_at <= ${now}))
-                OR (status = 'running' AND lease_expires_at <= ${now}))
+            SELECT id FROM (
+              SELECT id, priority, created_at FROM (
+                SELECT id, priority, created_at FROM weft_runs
+                WHERE status = 'queued' AND queue IN ${sql.in(queues)} AND (wake_at IS NULL OR wake_at <= ${now})
+                  ${known}
+                ORDER BY priority DESC, created_at, id
+                LIMIT ${limit}
+                ${lock}) queued
+              UNION ALL
+              SELECT id, priority, created_at FROM (
+                SELECT id, priority, created_at FROM weft_runs
+                WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at <= ${now} ${known}
+                ORDER BY priority DESC, created_at, id
+                LIMIT ${limit}
+                ${lock}) expired
+            ) candidates
             ORDER BY priority DESC, created_at, id
-            LIMIT ${limit}
-            ${lock})
+            LIMIT ${limit})
           RETURNING *`
       // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
       // queued or expired runs), the second limited to what the first left.
@@ -998,6 +1022,11 @@ export const makeWith = (
           const limited = queues.filter((queue) => isLimited(recorded.get(queue)))
           const claim = { leaseMillis, now, owner, workflows }
           const open = limited.length === 0 ? queues : queues.filter((queue) => !limited.includes(queue))
+          // PostgreSQL, no limits: the claim is one statement of its own (autocommit), so it goes
+          // straight to a pooled connection, beside the writer's commits instead of behind them.
+          if (dialect === "postgres" && limited.length === 0) {
+            return yield* claimOpen({ ...claim, queues: open, take })
+          }
           const claimed = (yield* journal.submit({
             operation: "claimNext",
             runId: "",

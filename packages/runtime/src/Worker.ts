@@ -199,9 +199,20 @@ const startAs = <W extends Workflow.Any>(
       retry: (effect, context) => Engine.retryStorage(effect, options.storageRetry ?? Engine.storageRetry, context)
     })
 
-    const executeOne = (workflow: Workflow.Any, run: RunRecord): Effect.Effect<void> =>
-      Effect.zipRight(
-        emit({ _tag: "RunStarted", run }),
+    // Each run has a fiber of its own, annotated with the run for good (see Engine.annotateRunFiber).
+    // Its slot is freed once its code has stopped and only its end is being written (`onSettled`),
+    // so that the next claim overlaps that commit instead of waiting for it; at the latest when
+    // the fiber ends.
+    const executeOne = (workflow: Workflow.Any, run: RunRecord): Effect.Effect<void> => {
+      let holdsSlot = true
+      const freeSlot = () => {
+        if (!holdsSlot) return
+        holdsSlot = false
+        inFlight--
+        Queue.unsafeOffer(wake, undefined)
+      }
+      return Effect.zipRight(
+        Effect.zipRight(Engine.annotateRunFiber(run), emit({ _tag: "RunStarted", run })),
         (Engine.execute(workflow, run, {
           leaseKeeper,
           onChild: learn,
@@ -210,6 +221,7 @@ const startAs = <W extends Workflow.Any>(
           storageRetry: options.storageRetry,
           suspendAfter: options.suspendAfter,
           maxRecoveries: options.maxRecoveries,
+          onSettled: freeSlot,
           stopRequested: () => stopReason,
           onProgress: options.onProgress === undefined ? undefined : (event) => options.onProgress!(event, run)
         }) as Effect.Effect<Engine.Executed, StoreUnavailable | LeaseLost | RunSuspended>).pipe(
@@ -243,12 +255,8 @@ const startAs = <W extends Workflow.Any>(
               : Effect.logError(`worker ${owner}: unexpected error of the runtime while executing run ${run.id}`, cause)
           )
         )
-      ).pipe(
-        Effect.annotateLogs(Engine.logAnnotations(run)),
-        Effect.ensuring(
-          Effect.zipRight(Effect.sync(() => inFlight--), Queue.offer(wake, undefined))
-        )
-      )
+      ).pipe(Effect.ensuring(Effect.sync(freeSlot)))
+    }
 
     // A claim retries on storage errors until shutdown; the statement in flight is never
     // abandoned, since runs it claimed and nobody executes would sit leased until expiry.

@@ -989,6 +989,22 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
 
       test(
+        "takes runs whose lease expired and queued runs in one claim order, within the limit",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed({ id: "expired-oldest", now: T0 })
+          yield* claimed({ id: "expired-p5", priority: 5, now: T0 + 3 })
+          yield* store.createRun(newRun({ id: "queued-newer", now: T0 + 1 }))
+          yield* store.createRun(newRun({ id: "queued-p5", priority: 5, now: T0 + 2 }))
+          yield* store.createRun(newRun({ id: "queued-newest", now: T0 + 4 }))
+          const first = yield* claimNext("w2", T0 + LEASE + 3, { limit: 3 })
+          expect(ids(first)).toEqual(["queued-p5", "expired-p5", "expired-oldest"])
+          expect(first.map((run) => run.recoveries)).toEqual([0, 1, 1])
+          expect(ids(yield* claimNext("w2", T0 + LEASE + 3))).toEqual(["queued-newer", "queued-newest"])
+        })
+      )
+
+      test(
         "does not return a claimed run again while its lease is live, even to its owner",
         Effect.gen(function*() {
           const store = yield* Store
