@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Retry, Step, Workflow } from "@weft/core"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -83,6 +84,56 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         expect(peak).toBeLessThanOrEqual(3)
         expect(peak).toBeGreaterThan(1)
       })))
+
+    it.live("frees a run's slot once only its end is left to write: the next run starts while that commits", () =>
+      Effect.gen(function*() {
+        // The store's finishRun waits for a gate: the first run's end cannot commit until the
+        // second run's step has started in its freed slot (concurrency 1).
+        const gate = yield* Deferred.make<void>()
+        const started: Array<number> = []
+        let heldInVain = 0
+        const held = Layer.effect(
+          Store,
+          Effect.map(Store, (store) => ({
+            ...store,
+            finishRun: (options: Parameters<typeof store.finishRun>[0]) =>
+              // Polled: the engine writes a run's end uninterruptibly, so a timeout could not cut a wait.
+              Effect.zipRight(
+                Effect.gen(function*() {
+                  for (let i = 0; i < 200; i++) {
+                    if (yield* Deferred.isDone(gate)) return
+                    yield* Effect.sleep("10 millis")
+                  }
+                  heldInVain++
+                }),
+                store.finishRun(options)
+              )
+          }))
+        ).pipe(Layer.provide(makeStore()))
+        const step = Step.make({
+          name: "note",
+          success: Schema.Number,
+          run: (n: number) =>
+            Effect.zipRight(
+              Effect.sync(() => started.push(n)),
+              n === 2 ? Deferred.succeed(gate, undefined) : Effect.void
+            ).pipe(Effect.as(n))
+        })
+        const wf = Workflow.make({ name: "settle", input: Schema.Number, success: Schema.Number, run: (n) => step(n) })
+        yield* Effect.gen(function*() {
+          const client = yield* Client.Client
+          const first = yield* client.start(wf, 1)
+          const second = yield* client.start(wf, 2)
+          const worker = yield* Effect.fork(Worker.run({ workflows: [wf], concurrency: 1, pollInterval: "20 millis" }))
+          const runs = yield* awaitFinal([first.runId, second.runId], 8_000)
+          yield* Fiber.interrupt(worker)
+          expect(runs.map((run) => run.status)).toEqual(["succeeded", "succeeded"])
+          // Run 2 started while run 1's end was held (without the early release, run 1's end waits
+          // out the gate's 2 seconds first).
+          expect(started).toEqual([1, 2])
+          expect(heldInVain).toBe(0)
+        }).pipe(Effect.provide(Layer.provideMerge(Client.layer, held)))
+      }))
 
     it.live("runs higher priority first with concurrency 1", () =>
       provide(Effect.gen(function*() {
