@@ -649,12 +649,45 @@ export const makeWith = (
             ORDER BY priority DESC, created_at, id
             LIMIT ${limit})
           RETURNING *`
-      // PostgreSQL: both UPDATEs in one statement (they change disjoint rows: sleepers, and
-      // queued or expired runs), the second limited to what the first left.
-      const both = sql<RunRow & { readonly woke: boolean }>`${hot}WITH
-        woken AS (${wake}),
-        started AS (${start(sql`(${take} - (SELECT COUNT(*) FROM woken))`)})
-        SELECT woken.*, TRUE AS woke FROM woken UNION ALL SELECT started.*, FALSE AS woke FROM started`
+      // PostgreSQL: one UPDATE of the due sleepers, the queued runs and the expired leases, each
+      // read through its index in its order, merged (sleepers first) and cut at `take`; each row
+      // says whether it woke, for what the SET does to it (waking is not a recovery) and for the
+      // order the runs are handed back in. (Two UPDATEs in CTEs cost the server twice the work.)
+      const both = sql<RunRow & { readonly woke: boolean }>`${hot}UPDATE weft_runs
+          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+            recoveries = recoveries + CASE WHEN c.woke OR weft_runs.started_at IS NULL THEN 0 ELSE 1 END,
+            started_at = CASE WHEN c.woke THEN weft_runs.started_at ELSE COALESCE(weft_runs.started_at, ${now}) END,
+            waiting_for = CASE WHEN c.woke THEN NULL ELSE weft_runs.waiting_for END,
+            reason = NULL, updated_at = ${now}
+          FROM (
+            SELECT id, woke FROM (
+              SELECT id, TRUE AS woke, 0 AS kind, wake_at, 0 AS priority, CAST(0 AS BIGINT) AS created_at FROM (
+                SELECT id, wake_at FROM weft_runs
+                WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+                ORDER BY wake_at, id
+                LIMIT ${take}
+                ${lock}) sleepers
+              UNION ALL
+              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (
+                SELECT id, priority, created_at FROM weft_runs
+                WHERE status = 'queued' AND queue IN ${sql.in(queues)} AND (wake_at IS NULL OR wake_at <= ${now})
+                  ${known}
+                ORDER BY priority DESC, created_at, id
+                LIMIT ${take}
+                ${lock}) queued
+              UNION ALL
+              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (
+                SELECT id, priority, created_at FROM weft_runs
+                WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at <= ${now} ${known}
+                ORDER BY priority DESC, created_at, id
+                LIMIT ${take}
+                ${lock}) expired
+            ) candidates
+            ORDER BY kind, wake_at, priority DESC, created_at, id
+            LIMIT ${take}
+          ) c
+          WHERE weft_runs.id = c.id
+          RETURNING weft_runs.*, c.woke`
       return dialect === "postgres" ?
         Effect.map(both, (rows) => [
           ...rows.filter((row) => row.woke).map(toRun).sort(wakeOrder),
