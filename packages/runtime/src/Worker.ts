@@ -189,6 +189,21 @@ const startAs = <W extends Workflow.Any>(
     // Something may be claimable: a notice, a freed slot, a due time. One pending wake is enough.
     const wake = yield* Queue.sliding<void>(1)
     let inFlight = 0
+    // What the claim loop knows between claims. `news` counts the events that may have made runs
+    // claimable (a notice, a due time or the poll reached, a run stopped here without its end); a
+    // claim that came back short records in `quietAt` the count it started from, and until the
+    // next event the loop does not claim again, not even when a run ends and frees a slot: at low
+    // load every run's end would otherwise cost an empty claim and a look-up of the next due time.
+    let news = 0
+    let quietAt = -1
+    // A run's end frees a slot of its queue's limit or of its key, which may make runs claimable
+    // without a notice: with limits declared, every end is news.
+    const limited = declared.keyed.length > 0 ||
+      declared.queues.some((queue) => queue.concurrency !== undefined || queue.rateLimit !== undefined)
+    // The next due time the store gave (a delayed run, a sleeper, a lease expiry), lowered by the
+    // runs that suspend here; and when the fallback poll is due.
+    let dueAt = Number.POSITIVE_INFINITY
+    let pollAt = 0
     // Once set, runs stop at their next step boundary and release their lease with this reason.
     let stopReason: string | undefined
 
@@ -209,6 +224,7 @@ const startAs = <W extends Workflow.Any>(
         if (!holdsSlot) return
         holdsSlot = false
         inFlight--
+        if (limited) news++
         Queue.unsafeOffer(wake, undefined)
       }
       return Effect.zipRight(
@@ -228,9 +244,18 @@ const startAs = <W extends Workflow.Any>(
           Effect.flatMap((executed) => emit({ _tag: "RunFinished", run, outcome: executed.outcome })),
           Effect.catchTag(
             "RunSuspended",
-            ({ reason, wakeAt }) => emit({ _tag: "RunSuspended", run, wakeAt, reason })
+            ({ reason, wakeAt }) => {
+              if (wakeAt !== undefined && wakeAt < dueAt) {
+                dueAt = wakeAt
+                Queue.unsafeOffer(wake, undefined)
+              }
+              return emit({ _tag: "RunSuspended", run, wakeAt, reason })
+            }
           ),
           Effect.catchAll((error) => {
+            // Its lease expires, or another worker may take it: worth a look at the store again.
+            news++
+            Queue.unsafeOffer(wake, undefined)
             const reason = `${error.message}; the run resumes from its journal`
             return Effect.zipRight(
               Effect.logWarning(
@@ -311,17 +336,33 @@ const startAs = <W extends Workflow.Any>(
       Effect.orElse(() => Effect.interrupt)
     )
 
-    // Idle: until a wake, the fallback poll, or the next due time the store knows of, whichever
-    // is first. A failed lookup only means polling.
+    // Until a wake (a notice, a freed slot), the next due time or the fallback poll, whichever is
+    // first; reaching a due time or the poll is news.
+    const waitForNews = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const until = Math.min(dueAt, pollAt)
+      if (until <= now) {
+        news++
+        return
+      }
+      const woken = yield* Effect.raceFirst(
+        Effect.as(Queue.take(wake), true),
+        Effect.as(Effect.sleep(Duration.millis(until - now)), false)
+      )
+      if (!woken) news++
+    })
+
+    // Idle after a short claim: look up the next due time the store knows of (a failed look-up
+    // only means polling), set the fallback poll, jittered, and wait.
     const idle = Effect.gen(function*() {
       const factor = yield* Random.nextRange(0.8, 1.2)
       const now = yield* Clock.currentTimeMillis
       const due = yield* store.nextWakeAt({ queues, workflows, now }).pipe(
         Effect.orElseSucceed(() => Option.none<number>())
       )
-      const poll = Math.round(pollMillis * factor)
-      const wait = Option.match(due, { onNone: () => poll, onSome: (at) => Math.min(poll, Math.max(0, at - now)) })
-      yield* Effect.raceFirst(Queue.take(wake), Effect.sleep(Duration.millis(wait)))
+      dueAt = Option.getOrElse(due, () => Number.POSITIVE_INFINITY)
+      pollAt = now + Math.round(pollMillis * factor)
+      yield* waitForNews
     })
 
     // Interruptible only while it waits: a claim in flight completes and its runs are forked
@@ -336,6 +377,12 @@ const startAs = <W extends Workflow.Any>(
             yield* restore(Queue.take(wake))
             continue
           }
+          // Nothing new since a claim found too little: a freed slot alone changes nothing.
+          if (quietAt === news) {
+            yield* restore(waitForNews)
+            continue
+          }
+          const from = news
           // Only runs this worker can execute are claimed: another workflow's runs stay queued for
           // a worker that knows it, without counting recoveries or churning leases.
           const claimed = yield* claim(free)
@@ -343,8 +390,11 @@ const startAs = <W extends Workflow.Any>(
             inFlight++
             yield* FiberSet.run(fibers, Effect.interruptible(executeOne(known.get(run.workflow)!, run)))
           }
-          // With slots left, nothing more is claimable now.
-          if (claimed.length < free) yield* restore(idle)
+          // With slots left, nothing more was claimable when the claim began.
+          if (claimed.length < free) {
+            quietAt = from
+            yield* restore(idle)
+          }
         }
       })
     ).pipe(
@@ -359,20 +409,18 @@ const startAs = <W extends Workflow.Any>(
     // Wake-up notices of this worker's queues. When the channel breaks the worker says so, polls,
     // and subscribes again on a backoff; a new subscription starts with "*" (notices were missed).
     let wakeupsLost = false
+    // One step per notice, on the path from a new run to its start: the claim loop is woken at once.
     const listen = store.wakeups.pipe(
-      // A cancellation notice for a run this worker holds is looked at at once.
-      Stream.tap((notice) =>
-        notice.startsWith("cancel:") ? leaseKeeper.check(notice.slice("cancel:".length)) : Effect.void
-      ),
-      Stream.filter((queue) => queue === anyQueue || queues.includes(queue)),
-      Stream.runForEach(() =>
-        Effect.zipRight(
-          wakeupsLost
-            ? Effect.zipRight(Effect.sync(() => (wakeupsLost = false)), emit({ _tag: "WakeupsRestored" }))
-            : Effect.void,
-          Queue.offer(wake, undefined)
-        )
-      ),
+      Stream.runForEach((notice) => {
+        // A cancellation notice for a run this worker holds is looked at at once.
+        if (notice.startsWith("cancel:")) return leaseKeeper.check(notice.slice("cancel:".length))
+        if (notice !== anyQueue && !queues.includes(notice)) return Effect.void
+        news++
+        Queue.unsafeOffer(wake, undefined)
+        if (!wakeupsLost) return Effect.void
+        wakeupsLost = false
+        return emit({ _tag: "WakeupsRestored" })
+      }),
       Effect.tapError((error) =>
         wakeupsLost ? Effect.void : Effect.zipRight(
           Effect.sync(() => (wakeupsLost = true)),

@@ -135,6 +135,40 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         }).pipe(Effect.provide(Layer.provideMerge(Client.layer, held)))
       }))
 
+    it.live("at low load a run's end costs no claim: the worker claims on news (a notice, a due time, the poll)", () =>
+      Effect.gen(function*() {
+        let claims = 0
+        const counted = Layer.effect(
+          Store,
+          Effect.map(Store, (store) => ({
+            ...store,
+            claimNext: (options: Parameters<typeof store.claimNext>[0]) =>
+              Effect.zipRight(Effect.sync(() => claims++), store.claimNext(options))
+          }))
+        ).pipe(Layer.provide(makeStore()))
+        const step = Step.make({ name: "one", success: Schema.Number, run: (n: number) => Effect.succeed(n) })
+        const wf = Workflow.make({
+          name: "low-load",
+          input: Schema.Number,
+          success: Schema.Number,
+          run: (n) => step(n)
+        })
+        yield* Effect.gen(function*() {
+          const client = yield* Client.Client
+          const worker = yield* Effect.fork(Worker.run({ workflows: [wf], concurrency: 3, pollInterval: "1 minute" }))
+          yield* Effect.sleep("50 millis")
+          const before = claims
+          for (let i = 0; i < 5; i++) {
+            const handle = yield* client.start(wf, i)
+            yield* awaitFinal([handle.runId])
+            yield* Effect.sleep("20 millis")
+          }
+          yield* Fiber.interrupt(worker)
+          // One claim per start's notice; a run's end, which frees a slot, adds none.
+          expect(claims - before).toBe(5)
+        }).pipe(Effect.provide(Layer.provideMerge(Client.layer, counted)))
+      }))
+
     it.live("runs higher priority first with concurrency 1", () =>
       provide(Effect.gen(function*() {
         const order: Array<string> = []
