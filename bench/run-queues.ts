@@ -239,20 +239,24 @@ const main = () => {
       b3Capped: b3.some((r) => r.capped),
       // What one job costs in the B1 drain with one process, and one run in B3.
       b1CpuMs: medianOf(b1(1).map((r) => r.workerCpuMsPerJob)),
+      b1ServerCpuMs: medianOf(b1(1).map((r) => r.serverCpuMsPerJob)),
       b1Commits: medianOf(b1(1).map((r) => r.db?.drainCommitsPerJob)),
       b1Rows: medianOf(b1(1).map((r) => r.db?.drainRowsWrittenPerJob)),
       enqueueCommits: medianOf(b1(1).map((r) => r.db?.enqueueCommitsPerJob)),
       b3CpuMs: medianOf(b3.map((r) => r.workerCpuMsPerJob)),
+      b3ServerCpuMs: medianOf(b3.map((r) => r.serverCpuMsPerJob)),
       b3Commits: medianOf(b3.map((r) => r.db?.drainCommitsPerJob))
     }
   })
   const costs = [
-    "| system | B1 worker CPU ms/job | B1 drain commits/job | B1 drain rows written/job | enqueue commits/job | B3 worker CPU ms/run | B3 commits/run |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| system | B1 worker CPU ms/job | B1 server CPU ms/job | B1 drain commits/job | B1 drain rows written/job | enqueue commits/job | B3 worker CPU ms/run | B3 server CPU ms/run | B3 commits/run |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows.map((row) =>
-      `| ${row.system} | ${fmt(row.b1CpuMs, 2)} | ${fmt(row.b1Commits, 2)} | ${fmt(row.b1Rows, 1)} | ${
-        fmt(row.enqueueCommits, 3)
-      } | ${fmt(row.b3CpuMs, 1)} | ${fmt(row.b3Commits, 1)} |`
+      `| ${row.system} | ${fmt(row.b1CpuMs, 2)} | ${fmt(row.b1ServerCpuMs, 2)} | ${fmt(row.b1Commits, 2)} | ${
+        fmt(row.b1Rows, 1)
+      } | ${fmt(row.enqueueCommits, 3)} | ${fmt(row.b3CpuMs, 1)} | ${fmt(row.b3ServerCpuMs, 1)} | ${
+        fmt(row.b3Commits, 1)
+      } |`
     )
   ].join("\n")
   const floorMedian = (clients: number) => median(floors.filter((f) => f.clients === clients).map((f) => f.tps))
