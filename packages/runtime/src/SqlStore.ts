@@ -80,7 +80,8 @@ export interface Options {
  * dialects; `undefined` is SQL NULL and JSON `null` is the text `null`, so both round-trip. Times
  * are epoch milliseconds (INTEGER on SQLite, BIGINT on PostgreSQL, read back as numbers).
  *
- * Every write (`createRun`, `claimRun`, `claimNext`, and the writes of a running run: `completeStep`,
+ * Every write (`createRun`, `claimRun`, `claimNext` but PostgreSQL's claim of queues without limits,
+ * which is one autocommit statement, and the writes of a running run: `completeStep`,
  * `recordAttempt`, `renewLease`, `releaseRun`, `finishRun`) goes through one writer fiber owned by
  * the current scope, which commits together, in one transaction, the writes that queued while its
  * previous commit was in flight; reads go straight to the client. When the scope closes, the
@@ -599,8 +600,8 @@ export const makeWith = (
         pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
         orElse: () => sql.literal("")
       })
-      // Due sleepers first, in wake order, through their own index (sleeping runs are not in the
-      // runnable index, so many of them never slow this claim); waking is not a recovery.
+      // SQLite: due sleepers first, in wake order, through their own index (sleeping runs are not
+      // in the queued index, so many of them never slow this claim); waking is not a recovery.
       const wake = sql<RunRow>`UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
             reason = NULL, waiting_for = NULL, updated_at = ${now}
@@ -620,10 +621,10 @@ export const makeWith = (
           if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
           return run
         }).sort(claimOrder)
-      // Then queued runs and runs whose lease expired, in claim order, at most `limit`. Each kind
-      // is read through its own index in that order (weft_runs_queued, weft_runs_lease) and the two
-      // short lists are merged: one condition with an OR of both let the planner read every queued
-      // run of the queue and sort them all, which made each claim cost more as the backlog grew.
+      // SQLite, after the sleepers: queued runs and runs whose lease expired, in claim order, at
+      // most `limit`. Each kind is read through its own index in that order (weft_runs_queued,
+      // weft_runs_lease) and the two short lists are merged: one condition with an OR of both let
+      // the planner read every queued run of the queue and sort them all on each claim.
       const start = (limit: Statement.Fragment) =>
         sql<RunRow>`UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
@@ -653,7 +654,7 @@ export const makeWith = (
       // read through its index in its order, merged (sleepers first) and cut at `take`; each row
       // says whether it woke, for what the SET does to it (waking is not a recovery) and for the
       // order the runs are handed back in. (Two UPDATEs in CTEs cost the server twice the work.)
-      const both = sql<RunRow & { readonly woke: boolean }>`${hot}UPDATE weft_runs
+      const oneStatement = sql<RunRow & { readonly woke: boolean }>`${hot}UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
             recoveries = recoveries + CASE WHEN c.woke OR weft_runs.started_at IS NULL THEN 0 ELSE 1 END,
             started_at = CASE WHEN c.woke THEN weft_runs.started_at ELSE COALESCE(weft_runs.started_at, ${now}) END,
@@ -689,7 +690,7 @@ export const makeWith = (
           WHERE weft_runs.id = c.id
           RETURNING weft_runs.*, c.woke`
       return dialect === "postgres" ?
-        Effect.map(both, (rows) => [
+        Effect.map(oneStatement, (rows) => [
           ...rows.filter((row) => row.woke).map(toRun).sort(wakeOrder),
           ...started(rows.filter((row) => !row.woke))
         ]) :
@@ -1041,12 +1042,13 @@ export const makeWith = (
       // SKIP LOCKED makes a concurrent claimer pass over the rows this one has locked instead of
       // waiting for them (and READ COMMITTED re-checks the WHERE clause on a row another claim
       // changed and committed meanwhile, so a row just claimed is not taken again). SQLite has one
-      // writer at a time, so its UPDATE with the same subquery is atomic as it is. It goes
-      // through the group commit like claimRun: every write then has one path, and on PostgreSQL
-      // the batch's transaction holds only store statements, never user code.
+      // writer at a time, so its UPDATEs with the same subqueries are atomic as they are, and go
+      // through the group commit like claimRun (one writer). On PostgreSQL the one statement needs
+      // no transaction of its own and goes straight to a pooled connection (see below).
       //
       // Queues with limits (recorded in weft_queues) are claimed first, each by `claimLimited`, in
-      // the same transaction; a claim of queues without limits is the one statement above alone.
+      // one transaction through the group commit; a claim of queues without limits is the one
+      // statement above alone.
       claimNext: ({ leaseMillis, limit, now, owner, queues, workflows }) =>
         Effect.gen(function*() {
           const take = normalizeLimit(limit)
