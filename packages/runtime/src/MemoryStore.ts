@@ -166,6 +166,7 @@ export const make: Effect.Effect<StoreService> = Effect.sync(() => {
 
   const service: StoreService = {
     dialect: "memory",
+    listen: bus.listen,
     wakeups: bus.notices,
     sharedWakeups: false,
 

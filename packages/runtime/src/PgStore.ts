@@ -107,12 +107,13 @@ export const layerWith = (
           })
         )
       )
-      const sharedWakeups = PgListener.notices({
+      const listening: PgListener.Options = {
         url: options.url,
         where,
         connectTimeoutMillis: Duration.toMillis(Duration.decode(options.connectTimeout ?? Duration.seconds(5))),
         applicationName: `${options.applicationName ?? "weft"}:listen`
-      })
+      }
+      const sharedWakeups = (listener: (notice: string) => void) => PgListener.listen(listening, listener)
       const store = yield* SqlStore.makeWith({ ...options.store, sharedWakeups }).pipe(
         Effect.provideService(SqlClient.SqlClient, client)
       )

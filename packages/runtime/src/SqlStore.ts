@@ -14,7 +14,6 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import type { SchemaTooNew } from "./Errors.js"
 import {
   LeaseLost,
@@ -59,10 +58,12 @@ export interface Options {
    */
   readonly maxBatch?: number | undefined
   /**
-   * Wake-up notices from other processes (PostgreSQL's LISTEN), merged with this process's own.
-   * Without it, `wakeups` carries only the notices of this process's writes.
+   * Wake-up notices from other processes (PostgreSQL's LISTEN, see `Store.listen`), heard beside
+   * this process's own. Without it, `listen` and `wakeups` carry only this process's writes.
    */
-  readonly sharedWakeups?: Stream.Stream<string, StoreUnavailable> | undefined
+  readonly sharedWakeups?:
+    | ((listener: (notice: string) => void) => Effect.Effect<never, StoreUnavailable>)
+    | undefined
   /**
    * PostgreSQL only: how many group-commit writers commit concurrently, each on a connection of the
    * pool. Writes are spread over them by run (the writes of one run always share a writer, and
@@ -799,9 +800,18 @@ export const makeWith = (
         return { run: updated[0], record, queues }
       })
 
+    // This process's notices and, when given, every process's: both call the listener, and the
+    // subscription fails when the shared channel breaks.
+    const shared = options.sharedWakeups
+    const listen = (listener: (notice: string) => void): Effect.Effect<never, StoreUnavailable> =>
+      shared === undefined
+        ? bus.listen(listener)
+        : Effect.raceFirst(bus.listen(listener), shared(listener))
+
     const service: StoreService = {
       dialect,
-      wakeups: options.sharedWakeups === undefined ? bus.notices : Stream.merge(bus.notices, options.sharedWakeups),
+      listen,
+      wakeups: WakeBus.fromListen(listen),
       sharedWakeups: options.sharedWakeups !== undefined,
 
       // Each MIN reads the end of one partial index range per queue.

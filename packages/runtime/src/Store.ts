@@ -254,6 +254,12 @@ export interface StoreService {
    */
   readonly wakeups: Stream.Stream<string, StoreUnavailable>
   /**
+   * `wakeups` as a callback: calls `listener` with each notice in the tick it arrives, until
+   * interrupted; fails with StoreUnavailable when the notice channel breaks. A worker wakes its
+   * claim loop from the callback, without a stream's hand-offs on the way from a new run to its start.
+   */
+  readonly listen: (listener: (notice: string) => void) => Effect.Effect<never, StoreUnavailable>
+  /**
    * Whether `wakeups` carries the notices of every process using this store (PostgreSQL's
    * LISTEN/NOTIFY), or only this process's own (Memory, SQLite): a worker then polls more often.
    */

@@ -24,9 +24,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import * as Engine from "./Engine.js"
 import type { LeaseLost, RunSuspended, StoreUnavailable } from "./Errors.js"
 import * as LeaseKeeper from "./internal/LeaseKeeper.js"
@@ -409,18 +409,23 @@ const startAs = <W extends Workflow.Any>(
     // Wake-up notices of this worker's queues. When the channel breaks the worker says so, polls,
     // and subscribes again on a backoff; a new subscription starts with "*" (notices were missed).
     let wakeupsLost = false
-    // One step per notice, on the path from a new run to its start: the claim loop is woken at once.
-    const listen = store.wakeups.pipe(
-      Stream.runForEach((notice) => {
-        // A cancellation notice for a run this worker holds is looked at at once.
-        if (notice.startsWith("cancel:")) return leaseKeeper.check(notice.slice("cancel:".length))
-        if (notice !== anyQueue && !queues.includes(notice)) return Effect.void
-        news++
-        Queue.unsafeOffer(wake, undefined)
-        if (!wakeupsLost) return Effect.void
-        wakeupsLost = false
-        return emit({ _tag: "WakeupsRestored" })
-      }),
+    // Heard in the tick a notice arrives: on the path from a new run to its start, the claim loop
+    // is woken at once. What takes an effect (a cancellation, the news that wake-ups are back) is
+    // handed to a fiber of its own.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const listen = store.listen((notice) => {
+      // A cancellation notice for a run this worker holds is looked at at once.
+      if (notice.startsWith("cancel:")) {
+        runFork(leaseKeeper.check(notice.slice("cancel:".length)))
+        return
+      }
+      if (notice !== anyQueue && !queues.includes(notice)) return
+      news++
+      Queue.unsafeOffer(wake, undefined)
+      if (!wakeupsLost) return
+      wakeupsLost = false
+      runFork(emit({ _tag: "WakeupsRestored" }))
+    }).pipe(
       Effect.tapError((error) =>
         wakeupsLost ? Effect.void : Effect.zipRight(
           Effect.sync(() => (wakeupsLost = true)),

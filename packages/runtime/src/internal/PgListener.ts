@@ -1,11 +1,10 @@
 /**
  * Wake-up notices from PostgreSQL: a connection of its own that LISTENs on weft's channel. Our own
  * rather than @effect/sql-pg's `listen`, which ignores the connection's errors: after a server
- * restart its stream would stay open and silent. Here a broken connection fails the stream, so
+ * restart its stream would stay open and silent. Here a broken connection fails the subscription, so
  * the subscriber knows to resubscribe (and to poll meanwhile).
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import Pg from "pg"
 import { StoreUnavailable } from "../Errors.js"
 import { anyQueue } from "./WakeBus.js"
@@ -23,58 +22,65 @@ export interface Options {
 }
 
 /**
- * The notices on `channel` while the stream is pulled. It first emits `"*"` once listening, since
- * notices sent before then (or while a previous subscription was broken) were missed.
+ * Calls `listener` with every notice on `channel`, in the tick it arrives, until interrupted; fails
+ * when the connection breaks. The first call is `"*"` once listening, since notices sent before
+ * then (or while a previous subscription was broken) were missed.
  */
-export const notices = (options: Options): Stream.Stream<string, StoreUnavailable> =>
-  Stream.asyncPush<string, StoreUnavailable>(
-    (emit) =>
-      Effect.acquireRelease(
-        Effect.tryPromise({
-          try: async () => {
-            const client = new Pg.Client({
-              connectionString: options.url,
-              connectionTimeoutMillis: options.connectTimeoutMillis,
-              application_name: options.applicationName,
-              keepAlive: true
-            })
-            let closing = false
-            const broken = (detail: string) => {
-              if (!closing) {
-                void emit.fail(new StoreUnavailable({ operation: "listen", detail: `${options.where}: ${detail}` }))
-              }
-            }
-            client.on("notification", (message) => {
-              if (message.channel === channel) void emit.single(message.payload ?? anyQueue)
-            })
-            client.on("error", (error) => broken(error.message))
-            client.on("end", () => broken("the notice connection closed"))
-            try {
-              await client.connect()
-              await client.query(`LISTEN ${channel}`)
-            } catch (error) {
+export const listen = (
+  options: Options,
+  listener: (notice: string) => void
+): Effect.Effect<never, StoreUnavailable> =>
+  Effect.scoped(Effect.gen(function*() {
+    let broken: ((error: StoreUnavailable) => void) | undefined
+    let brokenFirst: StoreUnavailable | undefined
+    const breaks = (detail: string) => {
+      const error = new StoreUnavailable({ operation: "listen", detail: `${options.where}: ${detail}` })
+      if (broken === undefined) brokenFirst ??= error
+      else broken(error)
+    }
+    yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const client = new Pg.Client({
+            connectionString: options.url,
+            connectionTimeoutMillis: options.connectTimeoutMillis,
+            application_name: options.applicationName,
+            keepAlive: true
+          })
+          let closing = false
+          client.on("notification", (message) => {
+            if (message.channel === channel) listener(message.payload ?? anyQueue)
+          })
+          client.on("error", (error) => closing || breaks(error.message))
+          client.on("end", () => closing || breaks("the notice connection closed"))
+          try {
+            await client.connect()
+            await client.query(`LISTEN ${channel}`)
+          } catch (error) {
+            closing = true
+            await client.end().catch(() => undefined)
+            throw error
+          }
+          return {
+            close: () => {
               closing = true
-              await client.end().catch(() => undefined)
-              throw error
+              return client.end().catch(() => undefined)
             }
-            void emit.single(anyQueue)
-            return {
-              client,
-              close: () => {
-                closing = true
-                return client.end().catch(() => undefined)
-              }
-            }
-          },
-          catch: (error) =>
-            new StoreUnavailable({
-              operation: "listen",
-              detail: `cannot listen for wake-ups on ${options.where}: ${
-                error instanceof Error ? error.message : String(error)
-              }`
-            })
-        }),
-        ({ close }) => Effect.promise(close).pipe(Effect.timeoutOption(1000))
-      ),
-    { bufferSize: 64, strategy: "sliding" }
-  )
+          }
+        },
+        catch: (error) =>
+          new StoreUnavailable({
+            operation: "listen",
+            detail: `cannot listen for wake-ups on ${options.where}: ${
+              error instanceof Error ? error.message : String(error)
+            }`
+          })
+      }),
+      ({ close }) => Effect.promise(close).pipe(Effect.timeoutOption(1000))
+    )
+    listener(anyQueue)
+    return yield* Effect.async<never, StoreUnavailable>((resume) => {
+      if (brokenFirst !== undefined) return resume(Effect.fail(brokenFirst))
+      broken = (error) => resume(Effect.fail(error))
+    })
+  }))
