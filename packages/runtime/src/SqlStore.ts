@@ -601,17 +601,34 @@ export const makeWith = (
         pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
         orElse: () => sql.literal("")
       })
-      // SQLite: due sleepers first, in wake order, through their own index (sleeping runs are not
-      // in the queued index, so many of them never slow this claim); waking is not a recovery.
+      // Each kind of claimable run through its own index, in its order, at most `limit`, locked
+      // (SKIP LOCKED): due sleepers (sleeping runs are not in the queued index, so many of them
+      // never slow a claim), queued runs, and runs whose lease expired. Read separately and merged:
+      // one condition with an OR of the kinds let the planner read every queued run of the queue
+      // and sort them all on each claim.
+      const dueSleepers = (limit: Statement.Fragment) =>
+        sql`SELECT id, wake_at FROM weft_runs
+          WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+          ORDER BY wake_at, id
+          LIMIT ${limit}
+          ${lock}`
+      const queuedRuns = (limit: Statement.Fragment) =>
+        sql`SELECT id, priority, created_at FROM weft_runs
+          WHERE status = 'queued' AND queue IN ${sql.in(queues)} AND (wake_at IS NULL OR wake_at <= ${now}) ${known}
+          ORDER BY priority DESC, created_at, id
+          LIMIT ${limit}
+          ${lock}`
+      const expiredLeases = (limit: Statement.Fragment) =>
+        sql`SELECT id, priority, created_at FROM weft_runs
+          WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at <= ${now} ${known}
+          ORDER BY priority DESC, created_at, id
+          LIMIT ${limit}
+          ${lock}`
+      // SQLite: due sleepers first, in wake order; waking is not a recovery.
       const wake = sql<RunRow>`UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
             reason = NULL, waiting_for = NULL, updated_at = ${now}
-          WHERE id IN (
-            SELECT id FROM weft_runs
-            WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
-            ORDER BY wake_at, id
-            LIMIT ${take}
-            ${lock})
+          WHERE id IN (SELECT id FROM (${dueSleepers(sql`${take}`)}) sleepers)
           RETURNING *`
       // The runs claimed from the queue (not woken) with no recovery counted had never started
       // (a claim of a started run counts one): their journal is empty, the engine need not read it.
@@ -622,10 +639,7 @@ export const makeWith = (
           if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
           return run
         }).sort(claimOrder)
-      // SQLite, after the sleepers: queued runs and runs whose lease expired, in claim order, at
-      // most `limit`. Each kind is read through its own index in that order (weft_runs_queued,
-      // weft_runs_lease) and the two short lists are merged: one condition with an OR of both let
-      // the planner read every queued run of the queue and sort them all on each claim.
+      // SQLite, after the sleepers: queued runs and expired leases, in claim order, at most `limit`.
       const start = (limit: Statement.Fragment) =>
         sql<RunRow>`UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
@@ -633,28 +647,17 @@ export const makeWith = (
             started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
           WHERE id IN (
             SELECT id FROM (
-              SELECT id, priority, created_at FROM (
-                SELECT id, priority, created_at FROM weft_runs
-                WHERE status = 'queued' AND queue IN ${sql.in(queues)} AND (wake_at IS NULL OR wake_at <= ${now})
-                  ${known}
-                ORDER BY priority DESC, created_at, id
-                LIMIT ${limit}
-                ${lock}) queued
+              SELECT id, priority, created_at FROM (${queuedRuns(limit)}) queued
               UNION ALL
-              SELECT id, priority, created_at FROM (
-                SELECT id, priority, created_at FROM weft_runs
-                WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at <= ${now} ${known}
-                ORDER BY priority DESC, created_at, id
-                LIMIT ${limit}
-                ${lock}) expired
+              SELECT id, priority, created_at FROM (${expiredLeases(limit)}) expired
             ) candidates
             ORDER BY priority DESC, created_at, id
             LIMIT ${limit})
           RETURNING *`
-      // PostgreSQL: one UPDATE of the due sleepers, the queued runs and the expired leases, each
-      // read through its index in its order, merged (sleepers first) and cut at `take`; each row
-      // says whether it woke, for what the SET does to it (waking is not a recovery) and for the
+      // PostgreSQL: one UPDATE of the three kinds, merged (sleepers first) and cut at `take`; each
+      // row says whether it woke, for what the SET does to it (waking is not a recovery) and for the
       // order the runs are handed back in. (Two UPDATEs in CTEs cost the server twice the work.)
+      const limit = sql`${take}`
       const oneStatement = sql<RunRow & { readonly woke: boolean }>`${hot}UPDATE weft_runs
           SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
             recoveries = recoveries + CASE WHEN c.woke OR weft_runs.started_at IS NULL THEN 0 ELSE 1 END,
@@ -663,27 +666,12 @@ export const makeWith = (
             reason = NULL, updated_at = ${now}
           FROM (
             SELECT id, woke FROM (
-              SELECT id, TRUE AS woke, 0 AS kind, wake_at, 0 AS priority, CAST(0 AS BIGINT) AS created_at FROM (
-                SELECT id, wake_at FROM weft_runs
-                WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
-                ORDER BY wake_at, id
-                LIMIT ${take}
-                ${lock}) sleepers
+              SELECT id, TRUE AS woke, 0 AS kind, wake_at, 0 AS priority, CAST(0 AS BIGINT) AS created_at
+                FROM (${dueSleepers(limit)}) sleepers
               UNION ALL
-              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (
-                SELECT id, priority, created_at FROM weft_runs
-                WHERE status = 'queued' AND queue IN ${sql.in(queues)} AND (wake_at IS NULL OR wake_at <= ${now})
-                  ${known}
-                ORDER BY priority DESC, created_at, id
-                LIMIT ${take}
-                ${lock}) queued
+              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (${queuedRuns(limit)}) queued
               UNION ALL
-              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (
-                SELECT id, priority, created_at FROM weft_runs
-                WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at <= ${now} ${known}
-                ORDER BY priority DESC, created_at, id
-                LIMIT ${take}
-                ${lock}) expired
+              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (${expiredLeases(limit)}) expired
             ) candidates
             ORDER BY kind, wake_at, priority DESC, created_at, id
             LIMIT ${take}
