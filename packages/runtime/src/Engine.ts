@@ -850,8 +850,8 @@ export const logAnnotations = (run: RunRecord): Record<string, string> =>
 /** `logAnnotations(run)` added to the log annotations of the fiber (which must be the run's alone). */
 export const annotateRunFiber = (run: RunRecord): Effect.Effect<void> =>
   FiberRef.update(FiberRef.currentLogAnnotations, (annotations) => {
-    let annotated = HashMap.set(HashMap.set(annotations, "runId", run.id), "workflow", run.workflow)
-    if (run.correlationId !== undefined) annotated = HashMap.set(annotated, "correlationId", run.correlationId)
+    let annotated = annotations
+    for (const [key, value] of Object.entries(logAnnotations(run))) annotated = HashMap.set(annotated, key, value)
     return annotated
   })
 

@@ -18,7 +18,7 @@ import * as Client from "../src/Client.js"
 import * as MemoryStore from "../src/MemoryStore.js"
 import * as Runner from "../src/Runner.js"
 import * as SqliteStore from "../src/SqliteStore.js"
-import { isTerminal, Store } from "../src/Store.js"
+import { isTerminal, Store, type StoreService } from "../src/Store.js"
 import * as Worker from "../src/Worker.js"
 
 class Flaky extends Schema.TaggedError<Flaky>()("Flaky", { n: Schema.Number }) {
@@ -51,6 +51,19 @@ const awaitFinal = (runIds: ReadonlyArray<string>, timeoutMs = 4_000) =>
 for (const [storeName, makeStore] of Object.entries(stores)) {
   const provide = <A, E>(effect: Effect.Effect<A, E, Client.Client | Store>) =>
     Effect.provide(effect, Layer.provideMerge(Client.layer, makeStore()))
+  // The same over a store some of whose operations a test wraps (a probe, a gate).
+  const provideWrapped =
+    (wrap: (store: StoreService) => Partial<StoreService>) =>
+    <A, E>(effect: Effect.Effect<A, E, Client.Client | Store>) =>
+      Effect.provide(
+        effect,
+        Layer.provideMerge(
+          Client.layer,
+          Layer.effect(Store, Effect.map(Store, (store) => ({ ...store, ...wrap(store) }))).pipe(
+            Layer.provide(makeStore())
+          )
+        )
+      )
 
   describe(`Worker on ${storeName}`, () => {
     it.live("drains queued runs with at most `concurrency` in flight", () =>
@@ -92,24 +105,20 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         const gate = yield* Deferred.make<void>()
         const started: Array<number> = []
         let heldInVain = 0
-        const held = Layer.effect(
-          Store,
-          Effect.map(Store, (store) => ({
-            ...store,
-            finishRun: (options: Parameters<typeof store.finishRun>[0]) =>
-              // Polled: the engine writes a run's end uninterruptibly, so a timeout could not cut a wait.
-              Effect.zipRight(
-                Effect.gen(function*() {
-                  for (let i = 0; i < 200; i++) {
-                    if (yield* Deferred.isDone(gate)) return
-                    yield* Effect.sleep("10 millis")
-                  }
-                  heldInVain++
-                }),
-                store.finishRun(options)
-              )
-          }))
-        ).pipe(Layer.provide(makeStore()))
+        const held = provideWrapped((store) => ({
+          finishRun: (options) =>
+            // Polled: the engine writes a run's end uninterruptibly, so a timeout could not cut a wait.
+            Effect.zipRight(
+              Effect.gen(function*() {
+                for (let i = 0; i < 200; i++) {
+                  if (yield* Deferred.isDone(gate)) return
+                  yield* Effect.sleep("10 millis")
+                }
+                heldInVain++
+              }),
+              store.finishRun(options)
+            )
+        }))
         const step = Step.make({
           name: "note",
           success: Schema.Number,
@@ -132,20 +141,15 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           // that end waits out the gate's 2 seconds first).
           expect([...started].sort()).toEqual([1, 2])
           expect(heldInVain).toBe(0)
-        }).pipe(Effect.provide(Layer.provideMerge(Client.layer, held)))
+        }).pipe(held)
       }))
 
     it.live("at low load a run's end costs no claim: the worker claims on news (a notice, a due time, the poll)", () =>
       Effect.gen(function*() {
         let claims = 0
-        const counted = Layer.effect(
-          Store,
-          Effect.map(Store, (store) => ({
-            ...store,
-            claimNext: (options: Parameters<typeof store.claimNext>[0]) =>
-              Effect.zipRight(Effect.sync(() => claims++), store.claimNext(options))
-          }))
-        ).pipe(Layer.provide(makeStore()))
+        const counted = provideWrapped((store) => ({
+          claimNext: (options) => Effect.zipRight(Effect.sync(() => claims++), store.claimNext(options))
+        }))
         const step = Step.make({ name: "one", success: Schema.Number, run: (n: number) => Effect.succeed(n) })
         const wf = Workflow.make({
           name: "low-load",
@@ -166,7 +170,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
           yield* Fiber.interrupt(worker)
           // One claim per start's notice; a run's end, which frees a slot, adds none.
           expect(claims - before).toBe(5)
-        }).pipe(Effect.provide(Layer.provideMerge(Client.layer, counted)))
+        }).pipe(counted)
       }))
 
     it.live("runs higher priority first with concurrency 1", () =>
