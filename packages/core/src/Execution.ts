@@ -207,6 +207,11 @@ export interface ExecutionService {
   readonly branchOut: (workers: number) => Effect.Effect<Effect.Effect<void>>
   /** Reports progress; never fails and never blocks the step for long. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
+  /**
+   * True when nobody listens to `progress`: steps may skip building their events (a run's hot
+   * path). Calling `progress` anyway is harmless.
+   */
+  readonly silent?: boolean | undefined
 }
 
 /** The execution a workflow body runs in, provided by an engine. */

@@ -285,45 +285,47 @@ export interface Driver {
 }
 
 /** Makes a driver for a policy. */
-export const driver = (policy: Policy): Effect.Effect<Driver> =>
-  Effect.sync(() => {
-    if (policy._tag !== "Schedule") {
-      return { next: (input) => Effect.succeed(decide(policy, input)), replay: () => Effect.void }
-    }
-    const sched = policy.schedule
-    let state: unknown = sched.initial
-    let done = false
-    return {
-      next: (input, now) =>
-        Effect.suspend(() => {
-          if (done || !isRetryableOutcome(policy, input.outcome)) {
-            return Effect.succeed(decide(policy, { ...input, scheduleDelayMillis: Option.none() }))
+export const driver = (policy: Policy): Effect.Effect<Driver> => Effect.sync(() => unsafeDriver(policy))
+
+/** `driver`, made at once: for code already running in an effect. */
+export const unsafeDriver = (policy: Policy): Driver => {
+  if (policy._tag !== "Schedule") {
+    return { next: (input) => Effect.succeed(decide(policy, input)), replay: () => Effect.void }
+  }
+  const sched = policy.schedule
+  let state: unknown = sched.initial
+  let done = false
+  return {
+    next: (input, now) =>
+      Effect.suspend(() => {
+        if (done || !isRetryableOutcome(policy, input.outcome)) {
+          return Effect.succeed(decide(policy, { ...input, scheduleDelayMillis: Option.none() }))
+        }
+        const scheduleInput = input.outcome._tag === "Fail" ? input.outcome.error : input.outcome.defect
+        return Effect.map(sched.step(now, scheduleInput, state), ([nextState, _out, decision]) => {
+          state = nextState
+          if (ScheduleDecision.isDone(decision)) {
+            done = true
+            return decide(policy, { ...input, scheduleDelayMillis: Option.none() })
           }
-          const scheduleInput = input.outcome._tag === "Fail" ? input.outcome.error : input.outcome.defect
-          return Effect.map(sched.step(now, scheduleInput, state), ([nextState, _out, decision]) => {
+          const delay = Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
+          return decide(policy, { ...input, scheduleDelayMillis: Option.some(delay) })
+        })
+      }),
+    // A recorded attempt was retried: step the schedule whatever the filters say now (a recorded
+    // error is not the live value, and the decision was taken before the crash).
+    replay: (outcome, now) =>
+      Effect.suspend(() =>
+        done ? Effect.void : Effect.map(
+          sched.step(now, outcome._tag === "Fail" ? outcome.error : outcome.defect, state),
+          ([nextState, _out, decision]) => {
             state = nextState
-            if (ScheduleDecision.isDone(decision)) {
-              done = true
-              return decide(policy, { ...input, scheduleDelayMillis: Option.none() })
-            }
-            const delay = Math.max(0, ScheduleIntervals.start(decision.intervals) - now)
-            return decide(policy, { ...input, scheduleDelayMillis: Option.some(delay) })
-          })
-        }),
-      // A recorded attempt was retried: step the schedule whatever the filters say now (a recorded
-      // error is not the live value, and the decision was taken before the crash).
-      replay: (outcome, now) =>
-        Effect.suspend(() =>
-          done ? Effect.void : Effect.map(
-            sched.step(now, outcome._tag === "Fail" ? outcome.error : outcome.defect, state),
-            ([nextState, _out, decision]) => {
-              state = nextState
-              if (ScheduleDecision.isDone(decision)) done = true
-            }
-          )
+            if (ScheduleDecision.isDone(decision)) done = true
+          }
         )
-    }
-  })
+      )
+  }
+}
 
 /**
  * The policy as an Effect Schedule over failures, for use with `Effect.retry` outside weft. It

@@ -118,19 +118,18 @@ export const retryStorage = <A, E>(
   context: string,
   onRetry: () => void = () => {}
 ): Effect.Effect<A, E | StoreUnavailable> => {
-  const attempt = effect.pipe(
-    Effect.tapError((error) =>
-      isStoreUnavailable(error)
-        ? Effect.zipRight(
-          Effect.sync(onRetry),
-          Effect.logWarning(`${context} failed: the store is unavailable; retrying`, Cause.fail(error))
-        )
-        : Effect.void
+  const logged = (error: StoreUnavailable) =>
+    Effect.zipRight(
+      Effect.sync(onRetry),
+      Effect.logWarning(`${context} failed: the store is unavailable; retrying`, Cause.fail(error))
     )
-  )
-  return retryLazily(attempt, {
+  // The first try runs bare (storage calls nearly always succeed: one failure frame on the hot
+  // path); after a first StoreUnavailable it is logged, and the tries go on as `Effect.retry`
+  // would, the schedule seeing that first failure too (see retryLazily).
+  return retryLazily(effect, {
     schedule: schedule as Schedule.Schedule<unknown, E | StoreUnavailable>,
-    while: isStoreUnavailable
+    while: isStoreUnavailable,
+    onFailure: logged
   })
 }
 
@@ -272,6 +271,7 @@ export const execute = <W extends Workflow.Any>(
       yield* Effect.logWarning(poisoned.message)
       settled()
       return yield* finish(
+        store,
         workflow,
         run.id,
         owner,
@@ -376,9 +376,12 @@ export const execute = <W extends Workflow.Any>(
     let unwritten: Array<Parameters<typeof store.completeStep>[0]> = []
     // A step's end is reported once it is durable: `✓ step` means it is in the journal.
     let heldEvents: Array<Execution.ProgressEvent> = []
+    const silent = options.onProgress === undefined
     const report = (event: Execution.ProgressEvent): Effect.Effect<void> =>
-      (event._tag === "StepSucceeded" || event._tag === "StepFailed") &&
-        unwritten.some((write) => write.step.stepId === event.stepId)
+      silent
+        ? Effect.void
+        : (event._tag === "StepSucceeded" || event._tag === "StepFailed") &&
+            unwritten.some((write) => write.step.stepId === event.stepId)
         ? Effect.sync(() => void heldEvents.push(event))
         : progress(event)
     const reportHeld = Effect.suspend(() => {
@@ -485,29 +488,33 @@ export const execute = <W extends Workflow.Any>(
           )
         ),
       // Held back until something follows it (see `unwritten`).
-      complete: (slot, attempt, result) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.sync(() => {
-            const earlier = attemptsByStep.get(slot.stepId) ?? []
-            const exitTag = (result as { readonly _tag?: string })._tag
-            unwritten.push({
-              owner,
-              step: {
-                runId: run.id,
-                stepId: slot.stepId,
-                name: slot.name,
-                kind: slot.kind,
-                position: slot.position,
-                result,
-                failed: exitTag === "Failure",
-                attempts: attempt?.attempt ?? earlier.length,
-                startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
-                finishedAt: attempt?.finishedAt ?? now
-              },
-              attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
-              now
-            })
-          })),
+      complete: (slot, attempt, result) => {
+        const held = (now: number) => {
+          const earlier = attemptsByStep.get(slot.stepId) ?? []
+          const exitTag = (result as { readonly _tag?: string })._tag
+          unwritten.push({
+            owner,
+            step: {
+              runId: run.id,
+              stepId: slot.stepId,
+              name: slot.name,
+              kind: slot.kind,
+              position: slot.position,
+              result,
+              failed: exitTag === "Failure",
+              attempts: attempt?.attempt ?? earlier.length,
+              startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
+              finishedAt: attempt?.finishedAt ?? now
+            },
+            attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
+            now
+          })
+        }
+        // An attempt's end is the time of the completion; only a child's result needs the clock.
+        return attempt === undefined
+          ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => held(now)))
+          : Effect.sync(() => held(attempt.finishedAt))
+      },
       // A long wait parks its strand: it sleeps here until then, unless every strand of the run
       // waits too, and the run suspends.
       waitUntil: (wakeAt, reason) =>
@@ -610,7 +617,8 @@ export const execute = <W extends Workflow.Any>(
           if (scope !== undefined && scope.running === slot.stepId) scope.running = undefined
         }),
       branchOut: strands.branchOut,
-      progress: report
+      progress: report,
+      silent
     }
 
     // When the workflow fails (for its own reasons: not interrupted, not stopped by the engine) or
@@ -714,12 +722,15 @@ export const execute = <W extends Workflow.Any>(
               Fiber.interrupt(forked)
             ))
         ))
-        const exit = yield* restore(Fiber.join(forked)).pipe(
+        // Awaited, not joined: the body's fiber-local state (its context, log annotations) is not
+        // taken over by this fiber, which would cost a diff and a patch of each.
+        const awaited = yield* restore(Fiber.await(forked)).pipe(
           Effect.onInterrupt(() => Fiber.interrupt(forked)),
           Effect.exit
         )
-        yield* strands.close
-        if (keeper !== undefined) yield* keeper.release(run.id)
+        const exit: Exit.Exit<unknown, unknown> = Exit.isSuccess(awaited) ? awaited.value : awaited
+        strands.closeNow()
+        if (keeper !== undefined) keeper.releaseNow(run.id)
         if (heartbeatFiber !== undefined) yield* Fiber.interrupt(heartbeatFiber)
         const now = yield* Clock.currentTimeMillis
         // The completions held back when the body stopped: all written now but the last, which is
@@ -743,22 +754,39 @@ export const execute = <W extends Workflow.Any>(
             : retrying(`completing step ${last.step.stepId}`, store.completeStep(last))).pipe(
             Effect.zipRight(reportHeld)
           )
+        const recordEnd = (
+          exit: Exit.Exit<unknown, unknown>,
+          failedAs: "failed" | "cancelled",
+          at: number,
+          last: (typeof unwritten)[number] | undefined
+        ) =>
+          finish(
+            store,
+            workflow,
+            run.id,
+            owner,
+            at,
+            exit,
+            (effect, onRetry) => retrying("recording its end", effect, onRetry),
+            failedAs,
+            last === undefined ? undefined : { step: last.step, attempt: last.attempt }
+          )
         const finishing = (exit: Exit.Exit<unknown, unknown>, failedAs: "failed" | "cancelled" = "failed") =>
-          Effect.flatMap(Effect.zipRight(Effect.sync(settled), heldBack), (last) =>
-            Effect.flatMap(Clock.currentTimeMillis, (at) =>
-              finish(
-                workflow,
-                run.id,
-                owner,
-                failedAs === "failed" ? now : at,
-                exit,
-                (effect, onRetry) =>
-                  retrying("recording its end", effect, onRetry),
-                failedAs,
-                last === undefined ? undefined : { step: last.step, attempt: last.attempt }
-              ))).pipe(Effect.tap(() =>
-                reportHeld
-              ))
+          Effect.suspend(() => {
+            settled()
+            // The common end (a run whose last completion, if any, goes with its end): no more
+            // than the write of the end, and the progress it held back.
+            if (failedAs === "failed" && unwritten.length <= 1) {
+              const last = unwritten.pop()
+              const ended = recordEnd(exit, failedAs, now, last)
+              return heldEvents.length === 0 ? ended : Effect.zipLeft(ended, reportHeld)
+            }
+            return Effect.flatMap(heldBack, (last) =>
+              Effect.flatMap(
+                Clock.currentTimeMillis,
+                (at) => recordEnd(exit, failedAs, failedAs === "failed" ? now : at, last)
+              )).pipe(Effect.zipLeft(reportHeld))
+          })
         if (nonDeterminism !== undefined) {
           return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
         }
@@ -868,7 +896,38 @@ const withRunAnnotations = (run: RunRecord) => <A, E, R>(effect: Effect.Effect<A
         : Effect.annotateLogs(effect, logAnnotations(run))
   )
 
+/**
+ * What a run's end is recorded as (its encoded output or Cause) and the exit a client reading it
+ * would decode. A value the workflow's schemas reject is recorded as a defect that says so.
+ */
+const recordedEnd = (
+  workflow: Workflow.Any,
+  exit: Exit.Exit<unknown, unknown>,
+  failedAs: "failed" | "cancelled"
+): Executed => {
+  if (Exit.isSuccess(exit)) {
+    const encoded = Schema.encodeEither(workflow.success)(exit.value)
+    if (Either.isRight(encoded)) {
+      // Hand back what a client reading the store would decode.
+      return {
+        outcome: { status: "succeeded", output: encoded.right },
+        exit: Exit.succeed(Schema.decodeUnknownSync(workflow.success)(encoded.right))
+      }
+    }
+    const cause = Cause.die(
+      new Error(`workflow "${workflow.name}" returned a value its success schema rejects: ${encoded.left.message}`)
+    )
+    return { outcome: { status: "failed", failure: encodeCause(workflow, cause) }, exit: Exit.failCause(cause) }
+  }
+  const failure = encodeCause(workflow, exit.cause)
+  return {
+    outcome: { status: failedAs, failure },
+    exit: Exit.failCause(Schema.decodeUnknownSync(causeSchema(workflow))(failure))
+  }
+}
+
 const finish = (
+  store: StoreService,
   workflow: Workflow.Any,
   runId: string,
   owner: string,
@@ -880,31 +939,12 @@ const finish = (
   ) => Effect.Effect<A, E | StoreUnavailable>,
   failedAs: "failed" | "cancelled" = "failed",
   lastStep?: Parameters<StoreService["finishRun"]>[0]["step"]
-): Effect.Effect<Executed, StoreUnavailable | LeaseLost, Store> =>
-  Effect.gen(function*() {
-    const store = yield* Store
-    let outcome: Outcome
-    let finalExit = exit
-    if (Exit.isSuccess(exit)) {
-      const encoded = Schema.encodeEither(workflow.success)(exit.value)
-      if (Either.isRight(encoded)) {
-        outcome = { status: "succeeded", output: encoded.right }
-        // Hand back what a client reading the store would decode.
-        finalExit = Exit.succeed(Schema.decodeUnknownSync(workflow.success)(encoded.right))
-      } else {
-        const cause = Cause.die(
-          new Error(`workflow "${workflow.name}" returned a value its success schema rejects: ${encoded.left.message}`)
-        )
-        outcome = { status: "failed", failure: encodeCause(workflow, cause) }
-        finalExit = Exit.failCause(cause)
-      }
-    } else {
-      const failure = encodeCause(workflow, exit.cause)
-      outcome = { status: failedAs, failure }
-      finalExit = Exit.failCause(Schema.decodeUnknownSync(causeSchema(workflow))(failure))
-    }
+): Effect.Effect<Executed, StoreUnavailable | LeaseLost> =>
+  Effect.suspend(() => {
+    const executed = recordedEnd(workflow, exit, failedAs)
+    const outcome = executed.outcome
     let retried = false
-    yield* retrying(store.finishRun({ id: runId, owner, outcome, now, step: lastStep }), () => {
+    return retrying(store.finishRun({ id: runId, owner, outcome, now, step: lastStep }), () => {
       retried = true
     }).pipe(
       // A retry after a commit whose answer was lost finds the lease already dropped by that commit:
@@ -915,7 +955,7 @@ const finish = (
             Option.isSome(stored) && stored.value.status === outcome.status && stored.value.leaseOwner === undefined
               ? Effect.void
               : Effect.fail(lost))
-          : Effect.fail(lost))
+          : Effect.fail(lost)),
+      Effect.as(executed)
     )
-    return { outcome, exit: finalExit }
   })

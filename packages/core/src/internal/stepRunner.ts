@@ -17,7 +17,7 @@ import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as CircuitBreaker from "../CircuitBreaker.js"
-import type { AttemptRecord, StepKind } from "../Execution.js"
+import type { AttemptRecord, InterruptedAttempt, StepKind } from "../Execution.js"
 import { Execution, interruptedAttempts, journalOnly } from "../Execution.js"
 import * as Failure from "../Failure.js"
 import * as Retry from "../Retry.js"
@@ -87,6 +87,17 @@ export interface CompiledStep {
   readonly circuitBreaker: CircuitBreaker.CircuitBreaker | undefined
   readonly encodeExit: (exit: Exit.Exit<unknown, unknown>) => Either.Either<unknown, unknown>
   readonly decodeExit: (encoded: unknown) => Either.Either<Exit.Exit<unknown, unknown>, unknown>
+  /**
+   * A successful attempt's value, through the journal encoding and back (`encodeExit` then
+   * `decodeExit` of a success, without the Exit schema's own work): the encoded result to store
+   * and the value the step returns, or the encoding's error.
+   */
+  readonly roundTripSuccess: (
+    value: unknown
+  ) => Either.Either<
+    { readonly encoded: unknown; readonly value: unknown },
+    { readonly encoding: boolean; readonly error: unknown }
+  >
   readonly encodeError: (error: unknown) => Either.Either<unknown, unknown>
   readonly decodeError: (encoded: unknown) => Either.Either<unknown, unknown>
 }
@@ -103,11 +114,14 @@ export const compile = (options: {
   const errorSchema: Schema.Schema.AnyNoContext = options.error === undefined
     ? Schema.Union(Failure.StepTimeout, Failure.CircuitOpen)
     : Schema.Union(options.error, Failure.StepTimeout, Failure.CircuitOpen)
+  const successSchema: Schema.Schema.AnyNoContext = options.success ?? Json
   const exitSchema = Schema.Exit({
-    success: options.success ?? Json,
+    success: successSchema,
     failure: errorSchema,
     defect: Failure.Defect
   })
+  const encodeSuccess = Schema.encodeEither(successSchema)
+  const decodeSuccess = Schema.decodeUnknownEither(successSchema)
   return {
     name: options.name,
     kind: options.kind,
@@ -116,6 +130,14 @@ export const compile = (options: {
     circuitBreaker: options.circuitBreaker,
     encodeExit: Schema.encodeEither(exitSchema) as CompiledStep["encodeExit"],
     decodeExit: Schema.decodeUnknownEither(exitSchema) as CompiledStep["decodeExit"],
+    // An encoded success is `{ _tag: "Success", value }` with the value encoded by the success schema.
+    roundTripSuccess: (value) => {
+      const encoded = encodeSuccess(value)
+      if (Either.isLeft(encoded)) return Either.left({ encoding: true, error: encoded.left })
+      const decoded = decodeSuccess(encoded.right)
+      if (Either.isLeft(decoded)) return Either.left({ encoding: false, error: decoded.left })
+      return Either.right({ encoded: { _tag: "Success", value: encoded.right }, value: decoded.right })
+    },
     encodeError: Schema.encodeEither(errorSchema),
     decodeError: Schema.decodeUnknownEither(errorSchema)
   }
@@ -269,10 +291,18 @@ export const run = <A, E, R>(
       }
       return Effect.ensuring(
         Effect.gen(function*() {
-          // The end of this step's task group is journaled and the step is not: it was cut off by a
-          // sibling's failure. Wait for that failure to interrupt it, as it did the first time.
-          if (yield* FiberRef.get(journalOnly)) return yield* Effect.never
-          const driver = yield* Retry.driver(step.policy)
+          // The fiber's state, read once: whether the end of this step's task group is journaled
+          // and the step is not (it was cut off by a sibling's failure: wait for that failure to
+          // interrupt it, as it did the first time), and where a task group's branch notes the
+          // attempts cut off in flight.
+          const [cutOff, cut] = yield* Effect.withFiberRuntime<
+            readonly [boolean, Array<InterruptedAttempt> | undefined]
+          >((fiber) => Effect.succeed([fiber.getFiberRef(journalOnly), fiber.getFiberRef(interruptedAttempts)]))
+          if (cutOff) return yield* Effect.never
+          // Made once an attempt fails (or a resumed schedule needs it): most steps succeed first.
+          let madeDriver: Retry.Driver | undefined
+          const driver = () => (madeDriver ??= Retry.unsafeDriver(step.policy))
+          const silent = execution.silent === true
           let firstStartedAt: number | undefined = slot.attempts[0]?.startedAt
           // A resumed step continues its schedule: replay the recorded attempts through the driver
           // (this matters for Schedule policies, whose state lives in the schedule), then wait out
@@ -283,7 +313,7 @@ export const run = <A, E, R>(
                 ? Schema.decodeUnknownEither(Failure.Defect)(recorded.error)
                 : step.decodeError(recorded.error)
               const error = Either.getOrElse(decodedError, () => recorded.error)
-              yield* driver.replay(
+              yield* driver().replay(
                 recorded.outcome === "defect" ? { _tag: "Die", defect: error } : { _tag: "Fail", error },
                 recorded.finishedAt
               )
@@ -314,7 +344,7 @@ export const run = <A, E, R>(
             attempt++
             const startedAt = yield* Clock.currentTimeMillis
             firstStartedAt ??= startedAt
-            yield* execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt })
+            if (!silent) yield* execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt })
             const info: StepInfo = {
               runId: execution.runId,
               workflow: execution.workflow,
@@ -340,7 +370,6 @@ export const run = <A, E, R>(
             }
             // In a task group's branch, an attempt cut off in flight is noted for the group's entry
             // (when a sibling's failure ended the group, the history shows what it interrupted).
-            const cut = yield* FiberRef.get(interruptedAttempts)
             if (cut !== undefined) {
               attemptEffect = Effect.onInterrupt(attemptEffect, () =>
                 Effect.flatMap(Clock.currentTimeMillis, (interruptedAt) =>
@@ -354,31 +383,37 @@ export const run = <A, E, R>(
             const finishedAt = yield* Clock.currentTimeMillis
 
             if (Exit.isSuccess(exit)) {
-              const encoded = step.encodeExit(exit)
-              if (Either.isRight(encoded)) {
-                const decoded = step.decodeExit(encoded.right)
-                if (Either.isLeft(decoded)) {
-                  return yield* dieEncoding(
-                    slot.stepId,
-                    "its result does not survive a journal round trip",
-                    decoded.left
-                  )
+              const roundTrip = step.roundTripSuccess(exit.value)
+              if (Either.isRight(roundTrip)) {
+                const value = roundTrip.right.value as A
+                yield* execution.complete(
+                  slot,
+                  { attempt, startedAt, finishedAt, outcome: "success" },
+                  roundTrip.right.encoded
+                )
+                if (compensation !== undefined) {
+                  yield* compensate(value, finishedAt)
                 }
-                yield* execution.complete(slot, { attempt, startedAt, finishedAt, outcome: "success" }, encoded.right)
-                if (Exit.isSuccess(decoded.right)) {
-                  yield* compensate(decoded.right.value as A, finishedAt)
+                if (!silent) {
+                  yield* execution.progress({
+                    _tag: "StepSucceeded",
+                    stepId: slot.stepId,
+                    attempt,
+                    durationMillis: finishedAt - startedAt
+                  })
                 }
-                yield* execution.progress({
-                  _tag: "StepSucceeded",
-                  stepId: slot.stepId,
-                  attempt,
-                  durationMillis: finishedAt - startedAt
-                })
-                return yield* (decoded.right as Exit.Exit<A, E>)
+                return value
+              }
+              if (!roundTrip.left.encoding) {
+                return yield* dieEncoding(
+                  slot.stepId,
+                  "its result does not survive a journal round trip",
+                  roundTrip.left.error
+                )
               }
               // A result the step's schema cannot encode is a bug in the step: treat it as a defect.
               const defect = new Error(
-                `step "${slot.stepId}" returned a value its success schema rejects: ${encoded.left}`
+                `step "${slot.stepId}" returned a value its success schema rejects: ${roundTrip.left.error}`
               )
               const failed = Exit.die(defect)
               const encodedExit = step.encodeExit(failed)
@@ -412,7 +447,7 @@ export const run = <A, E, R>(
               }
             }
             const random = yield* Random.next
-            const decision = yield* driver.next({
+            const decision = yield* driver().next({
               attempt: attempt - prior,
               outcome,
               elapsedMillis: finishedAt - firstStartedAt,

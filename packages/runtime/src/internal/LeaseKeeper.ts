@@ -30,6 +30,8 @@ export interface LeaseKeeper {
   /** Keeps the run's lease from now on, until `release`. */
   readonly hold: (runId: string, holder: Holder) => Effect.Effect<void>
   readonly release: (runId: string) => Effect.Effect<void>
+  /** `release`, done at once (it is bookkeeping): for a caller already inside an effect. */
+  readonly releaseNow: (runId: string) => void
   /** A cancellation notice for the run: read its state now rather than at the next beat. */
   readonly check: (runId: string) => Effect.Effect<void>
 }
@@ -119,6 +121,7 @@ export const make = (options: {
           return first ? Queue.offer(checks, "") : Effect.void
         }),
       release: (runId) => Effect.sync(() => void held.delete(runId)),
+      releaseNow: (runId) => void held.delete(runId),
       check: (runId) => Effect.suspend(() => (held.has(runId) ? Queue.offer(checks, runId) : Effect.void))
     }
   })

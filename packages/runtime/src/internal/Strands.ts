@@ -34,7 +34,7 @@ export interface Strands {
    */
   readonly park: (wait: Wait, inProcess: Effect.Effect<void>) => Effect.Effect<void>
   /** The body has ended: from now on a wait (a compensation's backoff) just waits in process. */
-  readonly close: Effect.Effect<void>
+  readonly closeNow: () => void
 }
 
 export const make = (onQuiescent: (waits: ReadonlyArray<Wait>) => Effect.Effect<void>): Strands => {
@@ -72,8 +72,8 @@ export const make = (onQuiescent: (waits: ReadonlyArray<Wait>) => Effect.Effect<
           Effect.zipRight(Effect.suspend(() => (quiesced ? Effect.never : Effect.void)))
         )
       }),
-    close: Effect.sync(() => {
+    closeNow: () => {
       closed = true
-    })
+    }
   }
 }
