@@ -8,9 +8,10 @@
  *   STORE=postgres://postgres@127.0.0.1:5432/test N=20000 node --import tsx bench/store-cpu.ts
  */
 import { Client, PgStore, Store } from "@weft/runtime"
-import { Effect, Layer, Queue } from "effect"
+import { Effect, Layer, Queue, RuntimeFlags, RuntimeFlagsPatch, Supervisor } from "effect"
 import * as Fs from "node:fs"
 import * as Inspector from "node:inspector/promises"
+import * as V8 from "node:v8"
 import { noop } from "./workflows.js"
 
 const n = Number(process.env.N ?? 20_000)
@@ -36,6 +37,8 @@ const drain = Effect.gen(function*() {
     yield* Effect.promise(() => session.post("Profiler.enable").then(() => session.post("Profiler.start")))
   }
   ;(globalThis as any).__threadBase = (globalThis as any).__threadSnap?.()
+  counts.clear()
+  const heap0 = V8.getHeapStatistics().used_heap_size
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   while (done < n) {
@@ -74,6 +77,16 @@ const drain = Effect.gen(function*() {
     }
   }
   const cpu = process.cpuUsage(cpu0)
+  // Without a collection meanwhile (--max-semi-space-size=1024 --min-semi-space-size=1024 and a
+  // small N), the heap's growth is what the drain allocated.
+  const allocated = V8.getHeapStatistics().used_heap_size - heap0
+  if (process.env.OPS === "1") {
+    const total = [...counts.values()].reduce((a, b) => a + b, 0)
+    console.log(
+      `  ${(total / n).toFixed(1)} instructions per job (drain):`,
+      [...counts].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${(v / n).toFixed(1)}`).join(", ")
+    )
+  }
   const seconds = (performance.now() - t0) / 1000
   if (session !== undefined) {
     const { profile } = yield* Effect.promise(() => session.post("Profiler.stop"))
@@ -82,9 +95,26 @@ const drain = Effect.gen(function*() {
   console.log(
     `${n} jobs in ${seconds.toFixed(2)} s = ${(n / seconds).toFixed(0)} jobs/s; CPU ${
       ((cpu.user + cpu.system) / n).toFixed(1)
-    } µs/job (user ${(cpu.user / n).toFixed(1)}, system ${(cpu.system / n).toFixed(1)}); ${claims} claims`
+    } µs/job (user ${(cpu.user / n).toFixed(1)}, system ${(cpu.system / n).toFixed(1)}); ${claims} claims; heap +${(allocated / n / 1024).toFixed(1)} KB/job`
   )
 })
 
+// OPS=1: count the Effect instructions per job of the drain, every fiber's (the store's writer too).
+const counts = new Map<string, number>()
+class Counter extends Supervisor.AbstractSupervisor<void> {
+  value = Effect.void
+  override onEffect(_fiber: unknown, effect: unknown) {
+    const op = (effect as { readonly _op?: string })._op ?? "?"
+    counts.set(op, (counts.get(op) ?? 0) + 1)
+  }
+}
 const layer = Client.layer.pipe(Layer.provideMerge(PgStore.layer({ url })))
-await Effect.runPromise(Effect.provide(drain, layer))
+const program = Effect.provide(drain, layer)
+await Effect.runPromise(
+  process.env.OPS === "1"
+    ? Effect.supervised(
+      program.pipe(Effect.withRuntimeFlagsPatch(RuntimeFlagsPatch.enable(RuntimeFlags.OpSupervision))),
+      new Counter()
+    )
+    : program
+)

@@ -26,7 +26,7 @@ import type * as LeaseKeeper from "./internal/LeaseKeeper.js"
 import { retryLazily } from "./internal/retryLazily.js"
 import * as Strands from "./internal/Strands.js"
 import * as Limits from "./Limits.js"
-import type { AttemptRow, Outcome, RunRecord, StepRecord, StoreService } from "./Store.js"
+import type { AttemptRow, Journal, Outcome, RunRecord, StepRecord, StoreService } from "./Store.js"
 import { isTerminal } from "./Store.js"
 import { Store } from "./Store.js"
 
@@ -246,8 +246,9 @@ export const execute = <W extends Workflow.Any>(
   run: RunRecord,
   options: ExecuteOptions
 ): Effect.Effect<Executed, StoreUnavailable | LeaseLost | RunSuspended, Store | Workflow.Requirements<W>> =>
-  Effect.gen(function*() {
-    const store = yield* Store
+  // No generator on a run's path: V8 tenures the objects of generators that many runs create
+  // (measured: a generator per run made every young collection several times dearer).
+  Effect.flatMap(Store, (store) => {
     const leaseMillis = options.leaseMillis ?? 30_000
     const owner = options.owner
     const retrySchedule = options.storageRetry ?? storageRetry
@@ -268,471 +269,503 @@ export const execute = <W extends Workflow.Any>(
     }
     if (run.recoveries > maxRecoveries) {
       const poisoned = new Failure.RecoveryLimit({ runId: run.id, recoveries: run.recoveries, limit: maxRecoveries })
-      yield* Effect.logWarning(poisoned.message)
-      settled()
-      return yield* finish(
-        store,
-        workflow,
-        run.id,
-        owner,
-        yield* Clock.currentTimeMillis,
-        Exit.fail(poisoned),
-        (effect, onRetry) => retrying("recording its end", effect, onRetry)
+      return Effect.zipRight(
+        Effect.logWarning(poisoned.message),
+        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          settled()
+          return finish(
+            store,
+            workflow,
+            run.id,
+            owner,
+            now,
+            Exit.fail(poisoned),
+            (effect, onRetry) => retrying("recording its end", effect, onRetry)
+          )
+        })
       )
     }
     // A run its claim started has no journal yet (see FreshRuns): nothing to read.
-    const journal = FreshRuns.take(run)
-      ? { steps: [], attempts: [] }
-      : yield* retrying("reading its journal", store.readJournal(run.id))
+    return FreshRuns.take(run)
+      ? executeWith({ steps: [], attempts: [] })
+      : Effect.flatMap(retrying("reading its journal", store.readJournal(run.id)), executeWith)
 
-    // The journal by branch (task-group path, "" for the body), each in position order.
-    const byScope = new Map<string, Array<StepRecord | undefined>>()
-    for (const step of journal.steps) {
-      const path = scopeOf(step.stepId)
-      let steps = byScope.get(path)
-      if (steps === undefined) byScope.set(path, steps = [])
-      steps[step.position] = step
-    }
-    // Attempts recorded before the run's last re-drive are history: the steps' retry policies count
-    // only the later ones (`StepSlot.priorAttempts`).
-    const priorAttempts = run.redriven?.priorAttempts ?? {}
-    const attemptsByStep = new Map<string, Array<AttemptRow>>()
-    for (const attempt of journal.attempts) {
-      if (attempt.attempt <= (priorAttempts[attempt.stepId] ?? 0)) continue
-      const list = attemptsByStep.get(attempt.stepId)
-      if (list === undefined) attemptsByStep.set(attempt.stepId, [attempt])
-      else list.push(attempt)
-    }
-    // Per branch: how many steps of each name it entered, how many steps in all, and the step it
-    // runs now (new steps only; a replayed step returns at once).
-    const scopes = new Map<string, { occurrences: Map<string, number>; next: number; running: string | undefined }>()
-    const scopeState = (path: string) => {
-      let state = scopes.get(path)
-      if (state === undefined) scopes.set(path, state = { occurrences: new Map(), next: 0, running: undefined })
-      return state
-    }
-    // Set when the body must stop for a reason that is not the workflow's own: the journal does not
-    // match the code, or the store failed or the lease was lost while writing.
-    let nonDeterminism: Failure.NonDeterminism | undefined
-    let aborted: StoreUnavailable | LeaseLost | undefined
-    // Set when the body stopped at a step boundary because the worker asked it to.
-    let stoppedFor: string | undefined
-    // A cancellation asked for before this execution began: the body replays only what the journal
-    // holds (to register the compensations of the completed steps) and stops at the first point it
-    // would do something new. Asked for during the execution: the body is interrupted at once.
-    let cancelling = run.cancel
-    const cancelAtStart = run.cancel !== undefined
-    // While true, anything not in the journal stops the body (the replay of a run cancelled before
-    // this execution); false once the body has stopped, so that its compensations can run.
-    let journalOnlyBody = cancelAtStart
-    // The body's strands and their waits: when all of them wait, the run suspends (or, replaying a
-    // cancelled run, has reached everything it would do anew and stops).
-    // The body's fiber, once forked: stopped when every strand waits.
-    let bodyFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
-    const strands = Strands.make((waits) =>
-      Effect.suspend(() => {
-        // Every strand waits: the run suspends, or, cancelled before it began, its replay has
-        // reached everything it would do anew and stops there.
-        if (!waits.some((wait) => wait.frontier === true)) suspended = waits
-        return interruptBody
+    // The execution itself, once the journal is known.
+    function executeWith(
+      journal: Journal
+    ): Effect.Effect<Executed, StoreUnavailable | LeaseLost | RunSuspended, Workflow.Requirements<W>> {
+      // The journal by branch (task-group path, "" for the body), each in position order.
+      const byScope = new Map<string, Array<StepRecord | undefined>>()
+      for (const step of journal.steps) {
+        const path = scopeOf(step.stepId)
+        let steps = byScope.get(path)
+        if (steps === undefined) byScope.set(path, steps = [])
+        steps[step.position] = step
+      }
+      // Attempts recorded before the run's last re-drive are history: the steps' retry policies count
+      // only the later ones (`StepSlot.priorAttempts`).
+      const priorAttempts = run.redriven?.priorAttempts ?? {}
+      const attemptsByStep = new Map<string, Array<AttemptRow>>()
+      for (const attempt of journal.attempts) {
+        if (attempt.attempt <= (priorAttempts[attempt.stepId] ?? 0)) continue
+        const list = attemptsByStep.get(attempt.stepId)
+        if (list === undefined) attemptsByStep.set(attempt.stepId, [attempt])
+        else list.push(attempt)
+      }
+      // Per branch: how many steps of each name it entered, how many steps in all, and the step it
+      // runs now (new steps only; a replayed step returns at once).
+      const scopes = new Map<string, { occurrences: Map<string, number>; next: number; running: string | undefined }>()
+      const scopeState = (path: string) => {
+        let state = scopes.get(path)
+        if (state === undefined) scopes.set(path, state = { occurrences: new Map(), next: 0, running: undefined })
+        return state
+      }
+      // Set when the body must stop for a reason that is not the workflow's own: the journal does not
+      // match the code, or the store failed or the lease was lost while writing.
+      let nonDeterminism: Failure.NonDeterminism | undefined
+      let aborted: StoreUnavailable | LeaseLost | undefined
+      // Set when the body stopped at a step boundary because the worker asked it to.
+      let stoppedFor: string | undefined
+      // A cancellation asked for before this execution began: the body replays only what the journal
+      // holds (to register the compensations of the completed steps) and stops at the first point it
+      // would do something new. Asked for during the execution: the body is interrupted at once.
+      let cancelling = run.cancel
+      const cancelAtStart = run.cancel !== undefined
+      // While true, anything not in the journal stops the body (the replay of a run cancelled before
+      // this execution); false once the body has stopped, so that its compensations can run.
+      let journalOnlyBody = cancelAtStart
+      // The body's strands and their waits: when all of them wait, the run suspends (or, replaying a
+      // cancelled run, has reached everything it would do anew and stops).
+      // The body's fiber, once forked: stopped when every strand waits.
+      let bodyFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+      const strands = Strands.make((waits) =>
+        Effect.suspend(() => {
+          // Every strand waits: the run suspends, or, cancelled before it began, its replay has
+          // reached everything it would do anew and stops there.
+          if (!waits.some((wait) => wait.frontier === true)) suspended = waits
+          return interruptBody
+        })
+      )
+      // The strands park inside the body, so its fiber is known by then (a fiber forked is known to
+      // its parent before the parent's next step; the loop only covers a callback that came first).
+      const interruptBody: Effect.Effect<void> = Effect.suspend(() =>
+        bodyFiber === undefined ? Effect.zipRight(Effect.yieldNow(), interruptBody) : Fiber.interruptFork(bodyFiber)
+      )
+      const atFrontier = <A>(): Effect.Effect<A> =>
+        Effect.zipRight(strands.park({ frontier: true, reason: "cancelled" }, Effect.never), Effect.never)
+      // The compensations of the steps completed so far (replayed or new), run if the body fails.
+      const compensations: Array<{
+        readonly stepId: string
+        readonly finishedAt: number
+        readonly compensation: Effect.Effect<void, unknown, unknown>
+      }> = []
+      // Set when every strand of the body waits: what for (a time, signals, children).
+      let suspended: ReadonlyArray<Strands.Wait> | undefined
+
+      const stopHere = () =>
+        Effect.suspend(() => {
+          const reason = stopRequested()
+          if (reason === undefined) return Effect.void
+          stoppedFor ??= reason
+          return Effect.interrupt
+        })
+
+      const abortWith = (error: StoreUnavailable | LeaseLost) =>
+        Effect.suspend(() => {
+          aborted ??= error
+          return Effect.interrupt
+        })
+
+      const progress = options.onProgress ?? (() => Effect.void)
+
+      // Completions not written yet. A step's completion is made durable before anything after it
+      // can have an effect (the next step's attempt, a child started, a signal taken, a wait, the
+      // run's suspension or release), so holding it back changes nothing a crash could show: only
+      // the run's last completion goes out later, with the run's end, one commit instead of two.
+      let unwritten: Array<Parameters<typeof store.completeStep>[0]> = []
+      // A step's end is reported once it is durable: `✓ step` means it is in the journal.
+      let heldEvents: Array<Execution.ProgressEvent> = []
+      const silent = options.onProgress === undefined
+      const report = (event: Execution.ProgressEvent): Effect.Effect<void> =>
+        silent
+          ? Effect.void
+          : (event._tag === "StepSucceeded" || event._tag === "StepFailed") &&
+              unwritten.some((write) => write.step.stepId === event.stepId)
+          ? Effect.sync(() => void heldEvents.push(event))
+          : progress(event)
+      const reportHeld = Effect.suspend(() => {
+        const events = heldEvents
+        heldEvents = []
+        return Effect.forEach(events, progress, { discard: true })
       })
-    )
-    // The strands park inside the body, so its fiber is known by then (a fiber forked is known to
-    // its parent before the parent's next step; the loop only covers a callback that came first).
-    const interruptBody: Effect.Effect<void> = Effect.suspend(() =>
-      bodyFiber === undefined ? Effect.zipRight(Effect.yieldNow(), interruptBody) : Fiber.interruptFork(bodyFiber)
-    )
-    const atFrontier = <A>(): Effect.Effect<A> =>
-      Effect.zipRight(strands.park({ frontier: true, reason: "cancelled" }, Effect.never), Effect.never)
-    // The compensations of the steps completed so far (replayed or new), run if the body fails.
-    const compensations: Array<{
-      readonly stepId: string
-      readonly finishedAt: number
-      readonly compensation: Effect.Effect<void, unknown, unknown>
-    }> = []
-    // Set when every strand of the body waits: what for (a time, signals, children).
-    let suspended: ReadonlyArray<Strands.Wait> | undefined
-
-    const stopHere = () =>
-      Effect.suspend(() => {
-        const reason = stopRequested()
-        if (reason === undefined) return Effect.void
-        stoppedFor ??= reason
-        return Effect.interrupt
+      const writeCompletions: Effect.Effect<void> = Effect.suspend(() => {
+        if (unwritten.length === 0) return Effect.void
+        const writes = unwritten
+        unwritten = []
+        const writeOne = (write: (typeof writes)[number]) =>
+          retrying(`completing step ${write.step.stepId}`, store.completeStep(write))
+        // Usually one (a branch's step): written without a fiber of its own.
+        return (writes.length === 1
+          ? writeOne(writes[0])
+          : Effect.forEach(writes, writeOne, { concurrency: "unbounded", discard: true })).pipe(
+            Effect.zipRight(reportHeld),
+            Effect.catchAll(abortWith)
+          )
       })
 
-    const abortWith = (error: StoreUnavailable | LeaseLost) =>
-      Effect.suspend(() => {
-        aborted ??= error
-        return Effect.interrupt
-      })
-
-    const progress = options.onProgress ?? (() => Effect.void)
-
-    // Completions not written yet. A step's completion is made durable before anything after it
-    // can have an effect (the next step's attempt, a child started, a signal taken, a wait, the
-    // run's suspension or release), so holding it back changes nothing a crash could show: only
-    // the run's last completion goes out later, with the run's end, one commit instead of two.
-    let unwritten: Array<Parameters<typeof store.completeStep>[0]> = []
-    // A step's end is reported once it is durable: `✓ step` means it is in the journal.
-    let heldEvents: Array<Execution.ProgressEvent> = []
-    const silent = options.onProgress === undefined
-    const report = (event: Execution.ProgressEvent): Effect.Effect<void> =>
-      silent
-        ? Effect.void
-        : (event._tag === "StepSucceeded" || event._tag === "StepFailed") &&
-            unwritten.some((write) => write.step.stepId === event.stepId)
-        ? Effect.sync(() => void heldEvents.push(event))
-        : progress(event)
-    const reportHeld = Effect.suspend(() => {
-      const events = heldEvents
-      heldEvents = []
-      return Effect.forEach(events, progress, { discard: true })
-    })
-    const writeCompletions: Effect.Effect<void> = Effect.suspend(() => {
-      if (unwritten.length === 0) return Effect.void
-      const writes = unwritten
-      unwritten = []
-      const writeOne = (write: (typeof writes)[number]) =>
-        retrying(`completing step ${write.step.stepId}`, store.completeStep(write))
-      // Usually one (a branch's step): written without a fiber of its own.
-      return (writes.length === 1
-        ? writeOne(writes[0])
-        : Effect.forEach(writes, writeOne, { concurrency: "unbounded", discard: true })).pipe(
-          Effect.zipRight(reportHeld),
-          Effect.catchAll(abortWith)
-        )
-    })
-
-    const execution: Execution.ExecutionService = {
-      runId: run.id,
-      workflow: run.workflow,
-      enter: (name, kind) =>
-        Effect.flatMap(FiberRef.get(Execution.currentScope), (path) => {
-          const stop = stopRequested()
-          if (stop !== undefined) {
-            stoppedFor ??= stop
-            return Effect.interrupt
-          }
-          const scope = scopeState(path)
-          const occurrence = (scope.occurrences.get(name) ?? 0) + 1
-          scope.occurrences.set(name, occurrence)
-          const local = idFor(name, occurrence)
-          const stepId = path === "" ? local : `${path}/${local}`
-          const at = scope.next++
-          const recorded = byScope.get(path)?.[at]
-          if (recorded !== undefined && (recorded.stepId !== stepId || recorded.kind !== kind)) {
-            nonDeterminism ??= new Failure.NonDeterminism({
-              runId: run.id,
-              scope: path,
+      const execution: Execution.ExecutionService = {
+        runId: run.id,
+        workflow: run.workflow,
+        enter: (name, kind) =>
+          Effect.flatMap(FiberRef.get(Execution.currentScope), (path) => {
+            const stop = stopRequested()
+            if (stop !== undefined) {
+              stoppedFor ??= stop
+              return Effect.interrupt
+            }
+            const scope = scopeState(path)
+            const occurrence = (scope.occurrences.get(name) ?? 0) + 1
+            scope.occurrences.set(name, occurrence)
+            const local = idFor(name, occurrence)
+            const stepId = path === "" ? local : `${path}/${local}`
+            const at = scope.next++
+            const recorded = byScope.get(path)?.[at]
+            if (recorded !== undefined && (recorded.stepId !== stepId || recorded.kind !== kind)) {
+              nonDeterminism ??= new Failure.NonDeterminism({
+                runId: run.id,
+                scope: path,
+                position: at,
+                expected: recorded.stepId,
+                found: stepId
+              })
+              return Effect.interrupt
+            }
+            if (recorded === undefined && journalOnlyBody) return atFrontier()
+            if (recorded === undefined) {
+              if (scope.running !== undefined) {
+                return Effect.die(
+                  new Error(
+                    `step "${stepId}" started while step "${scope.running}" of the same branch is running: ` +
+                      `steps that run concurrently must each be in a branch of Workflow.all or Workflow.forEach, ` +
+                      `so that their identity does not depend on timing`
+                  )
+                )
+              }
+              scope.running = stepId
+            }
+            const slot: Execution.StepSlot = {
+              stepId,
+              name,
+              kind,
               position: at,
-              expected: recorded.stepId,
-              found: stepId
+              result: recorded === undefined ? Option.none() : Option.some(recorded.result),
+              attempts: attemptsByStep.get(stepId) ?? [],
+              priorAttempts: priorAttempts[stepId] ?? 0,
+              finishedAt: recorded?.finishedAt
+            }
+            // Something new is about to happen: what completed before it is made durable first.
+            return recorded === undefined && unwritten.length > 0
+              ? Effect.as(writeCompletions, slot)
+              : Effect.succeed(slot)
+          }),
+        recordAttempt: (slot, attempt) =>
+          Effect.zipRight(
+            writeCompletions,
+            Effect.catchAll(
+              Effect.tap(
+                retrying(
+                  `recording attempt ${attempt.attempt} of step ${slot.stepId}`,
+                  store.recordAttempt({
+                    owner,
+                    attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
+                    reason: backingOffReason(slot.stepId, attempt),
+                    now: attempt.finishedAt
+                  })
+                ),
+                () =>
+                  Effect.sync(() => {
+                    const row = { ...attempt, runId: run.id, stepId: slot.stepId }
+                    const list = attemptsByStep.get(slot.stepId)
+                    if (list === undefined) attemptsByStep.set(slot.stepId, [row])
+                    else list.push(row)
+                  })
+              ),
+              abortWith
+            ).pipe(
+              // The attempt is journaled: a backoff is a good place to stop, and resuming continues it.
+              Effect.zipLeft(stopHere())
+            )
+          ),
+        // Held back until something follows it (see `unwritten`).
+        complete: (slot, attempt, result) => {
+          const held = (now: number) => {
+            const earlier = attemptsByStep.get(slot.stepId) ?? []
+            const exitTag = (result as { readonly _tag?: string })._tag
+            unwritten.push({
+              owner,
+              step: {
+                runId: run.id,
+                stepId: slot.stepId,
+                name: slot.name,
+                kind: slot.kind,
+                position: slot.position,
+                result,
+                failed: exitTag === "Failure",
+                attempts: attempt?.attempt ?? earlier.length,
+                startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
+                finishedAt: attempt?.finishedAt ?? now
+              },
+              attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
+              now
             })
-            return Effect.interrupt
           }
-          if (recorded === undefined && journalOnlyBody) return atFrontier()
-          if (recorded === undefined) {
-            if (scope.running !== undefined) {
+          // An attempt's end is the time of the completion; only a child's result needs the clock.
+          return attempt === undefined
+            ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => held(now)))
+            : Effect.sync(() => held(attempt.finishedAt))
+        },
+        // A long wait parks its strand: it sleeps here until then, unless every strand of the run
+        // waits too, and the run suspends.
+        waitUntil: (wakeAt, reason) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const remaining = wakeAt - now
+            if (remaining <= 0) return Effect.void
+            if (journalOnlyBody) return atFrontier()
+            const sleep = sleepUntil(wakeAt)
+            return remaining < suspendAfterMillis ? sleep : strands.park({ wakeAt, reason }, sleep)
+          }),
+        takeSignal: (slot, name, deadline) =>
+          Effect.suspend(() => {
+            if (journalOnlyBody) return atFrontier()
+            if (!Object.hasOwn(workflow.signals, name)) {
               return Effect.die(
                 new Error(
-                  `step "${stepId}" started while step "${scope.running}" of the same branch is running: ` +
-                    `steps that run concurrently must each be in a branch of Workflow.all or Workflow.forEach, ` +
-                    `so that their identity does not depend on timing`
+                  `workflow "${workflow.name}" waits for signal "${name}" but does not declare it: ` +
+                    `add it to Workflow.make({ signals: { "${name}": <its schema> } })`
                 )
               )
             }
-            scope.running = stepId
-          }
-          const slot: Execution.StepSlot = {
-            stepId,
-            name,
-            kind,
-            position: at,
-            result: recorded === undefined ? Option.none() : Option.some(recorded.result),
-            attempts: attemptsByStep.get(stepId) ?? [],
-            priorAttempts: priorAttempts[stepId] ?? 0,
-            finishedAt: recorded?.finishedAt
-          }
-          // Something new is about to happen: what completed before it is made durable first.
-          return recorded === undefined && unwritten.length > 0
-            ? Effect.as(writeCompletions, slot)
-            : Effect.succeed(slot)
-        }),
-      recordAttempt: (slot, attempt) =>
-        Effect.zipRight(
-          writeCompletions,
-          Effect.catchAll(
-            Effect.tap(
+            return Effect.flatMap(Clock.currentTimeMillis, (now) =>
               retrying(
-                `recording attempt ${attempt.attempt} of step ${slot.stepId}`,
-                store.recordAttempt({
+                `taking signal ${name}`,
+                store.takeSignal({
                   owner,
-                  attempt: { ...attempt, runId: run.id, stepId: slot.stepId },
-                  reason: backingOffReason(slot.stepId, attempt),
-                  now: attempt.finishedAt
+                  step: {
+                    runId: run.id,
+                    stepId: slot.stepId,
+                    name: slot.name,
+                    kind: slot.kind,
+                    position: slot.position,
+                    attempts: 0,
+                    startedAt: now,
+                    finishedAt: now
+                  },
+                  name,
+                  deadline,
+                  now
                 })
-              ),
-              () =>
-                Effect.sync(() => {
-                  const row = { ...attempt, runId: run.id, stepId: slot.stepId }
-                  const list = attemptsByStep.get(slot.stepId)
-                  if (list === undefined) attemptsByStep.set(slot.stepId, [row])
-                  else list.push(row)
-                })
-            ),
-            abortWith
-          ).pipe(
-            // The attempt is journaled: a backoff is a good place to stop, and resuming continues it.
-            Effect.zipLeft(stopHere())
-          )
-        ),
-      // Held back until something follows it (see `unwritten`).
-      complete: (slot, attempt, result) => {
-        const held = (now: number) => {
-          const earlier = attemptsByStep.get(slot.stepId) ?? []
-          const exitTag = (result as { readonly _tag?: string })._tag
-          unwritten.push({
-            owner,
-            step: {
-              runId: run.id,
-              stepId: slot.stepId,
-              name: slot.name,
-              kind: slot.kind,
-              position: slot.position,
-              result,
-              failed: exitTag === "Failure",
-              attempts: attempt?.attempt ?? earlier.length,
-              startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
-              finishedAt: attempt?.finishedAt ?? now
-            },
-            attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
-            now
-          })
-        }
-        // An attempt's end is the time of the completion; only a child's result needs the clock.
-        return attempt === undefined
-          ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => held(now)))
-          : Effect.sync(() => held(attempt.finishedAt))
-      },
-      // A long wait parks its strand: it sleeps here until then, unless every strand of the run
-      // waits too, and the run suspends.
-      waitUntil: (wakeAt, reason) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const remaining = wakeAt - now
-          if (remaining <= 0) return Effect.void
-          if (journalOnlyBody) return atFrontier()
-          const sleep = sleepUntil(wakeAt)
-          return remaining < suspendAfterMillis ? sleep : strands.park({ wakeAt, reason }, sleep)
-        }),
-      takeSignal: (slot, name, deadline) =>
-        Effect.suspend(() => {
-          if (journalOnlyBody) return atFrontier()
-          if (!Object.hasOwn(workflow.signals, name)) {
-            return Effect.die(
-              new Error(
-                `workflow "${workflow.name}" waits for signal "${name}" but does not declare it: ` +
-                  `add it to Workflow.make({ signals: { "${name}": <its schema> } })`
-              )
-            )
-          }
-          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            retrying(
-              `taking signal ${name}`,
-              store.takeSignal({
-                owner,
-                step: {
-                  runId: run.id,
-                  stepId: slot.stepId,
-                  name: slot.name,
-                  kind: slot.kind,
-                  position: slot.position,
-                  attempts: 0,
-                  startedAt: now,
-                  finishedAt: now
-                },
-                name,
-                deadline,
+              )).pipe(Effect.catchAll(abortWith))
+          }),
+        // While other strands of the run go on, a waiting branch looks again every half second.
+        awaitSignal: (name, deadline, reason) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            strands.park(
+              { wakeAt: deadline, signal: { name, deadline }, reason },
+              Effect.sleep(Duration.millis(Math.max(0, Math.min(500, (deadline ?? Infinity) - now))))
+            )),
+        startChild: (slot, child, input, id) =>
+          Effect.gen(function*() {
+            const childId = id ?? `${run.id}/${slot.stepId}`
+            const encoded = yield* Effect.orDie(Schema.encodeUnknown(child.input)(input))
+            const now = yield* Clock.currentTimeMillis
+            // The child's own queue when it declares one, else its parent's.
+            const placed = Limits.placement(child, input, child.queue === undefined ? run.queue : undefined)
+            yield* retrying(
+              `starting child run ${childId}`,
+              store.createRun({
+                id: childId,
+                workflow: child.name,
+                version: child.version ?? "unversioned",
+                input: encoded,
+                queue: placed.queue,
+                concurrencyKey: placed.concurrencyKey,
+                concurrencyLimit: placed.concurrencyLimit,
+                parent: { runId: run.id, stepId: slot.stepId },
+                correlationId: run.correlationId,
                 now
               })
-            )).pipe(Effect.catchAll(abortWith))
-        }),
-      // While other strands of the run go on, a waiting branch looks again every half second.
-      awaitSignal: (name, deadline, reason) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          strands.park(
-            { wakeAt: deadline, signal: { name, deadline }, reason },
-            Effect.sleep(Duration.millis(Math.max(0, Math.min(500, (deadline ?? Infinity) - now))))
-          )),
-      startChild: (slot, child, input, id) =>
+            ).pipe(
+              Effect.catchTag(
+                "RunConflict",
+                (conflict) => Effect.die(new Error(`child run ${childId} of step ${slot.stepId}: ${conflict.message}`))
+              )
+            )
+            options.onChild?.(child, childId)
+            return childId
+          }).pipe(Effect.catchAll(abortWith)),
+        takeChild: (slot, childId) =>
+          Effect.gen(function*() {
+            const child = yield* retrying(`reading child run ${childId}`, store.getRun(childId))
+            if (Option.isNone(child) || !isTerminal(child.value.status)) return Option.none()
+            const ended: unknown = child.value.status === "succeeded"
+              ? { _tag: "Success", value: child.value.output }
+              : { _tag: "Failure", cause: child.value.failure }
+            yield* execution.complete(slot, undefined, ended)
+            return Option.some(ended)
+          }).pipe(Effect.catchAll(abortWith)),
+        // While other strands of the run go on, a waiting branch looks again every half second.
+        awaitChild: (childId, reason) =>
+          Effect.suspend(() =>
+            journalOnlyBody
+              ? atFrontier()
+              : strands.park({ child: childId, reason }, Effect.sleep(Duration.millis(500)))
+          ),
+        registerCompensation: (slot, finishedAt, compensation) =>
+          Effect.sync(() => {
+            compensations.push({ stepId: slot.stepId, finishedAt, compensation })
+          }),
+        leave: (slot) =>
+          Effect.sync(() => {
+            const scope = scopes.get(scopeOf(slot.stepId))
+            if (scope !== undefined && scope.running === slot.stepId) scope.running = undefined
+          }),
+        branchOut: strands.branchOut,
+        progress: report,
+        silent
+      }
+
+      // When the workflow fails (for its own reasons: not interrupted, not stopped by the engine) or
+      // is cancelled, the compensations of its completed steps run, latest completion first, each a
+      // durable step (journaled, so a crash meanwhile resumes with the next one). One that fails for
+      // good does not stop the others; its failure is added to the run's Cause after the original one.
+      const compensate = (cause: Cause.Cause<unknown>) =>
         Effect.gen(function*() {
-          const childId = id ?? `${run.id}/${slot.stepId}`
-          const encoded = yield* Effect.orDie(Schema.encodeUnknown(child.input)(input))
-          const now = yield* Clock.currentTimeMillis
-          // The child's own queue when it declares one, else its parent's.
-          const placed = Limits.placement(child, input, child.queue === undefined ? run.queue : undefined)
-          yield* retrying(
-            `starting child run ${childId}`,
-            store.createRun({
-              id: childId,
-              workflow: child.name,
-              version: child.version ?? "unversioned",
-              input: encoded,
-              queue: placed.queue,
-              concurrencyKey: placed.concurrencyKey,
-              concurrencyLimit: placed.concurrencyLimit,
-              parent: { runId: run.id, stepId: slot.stepId },
-              correlationId: run.correlationId,
-              now
+          const ordered = [...compensations].sort((a, b) =>
+            b.finishedAt - a.finishedAt || (a.stepId < b.stepId ? 1 : a.stepId > b.stepId ? -1 : 0)
+          )
+          let result = cause
+          for (const { compensation, stepId } of ordered) {
+            const exit = yield* Effect.exit(compensation)
+            if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
+              result = Cause.sequential(
+                result,
+                Cause.die(new Error(`the compensation of step ${stepId} failed`, { cause: Cause.squash(exit.cause) }))
+              )
+            } else if (Exit.isFailure(exit)) {
+              return yield* Effect.failCause(exit.cause)
+            }
+          }
+          return yield* Effect.failCause(result)
+        })
+
+      // Decoded at once: a valid input costs no effect of its own. (A schema whose transformation
+      // throws is a defect of the body, as it would be decoded inside it.)
+      const input = decodeInput(workflow, run)
+      const body: Effect.Effect<unknown, unknown, Workflow.Requirements<W>> = Effect.flatMap(
+        input,
+        (input) =>
+          // The body runs in a fiber of its own: Execution is put into its context for good, without
+          // the save and restore of Effect.provideService.
+          Effect.zipRight(
+            FiberRef.update(FiberRef.currentContext, Context.add(Execution.Execution, execution)),
+            workflow.run(input).pipe(
+              Effect.catchAllCause((cause) =>
+                compensations.length === 0 || Cause.isInterruptedOnly(cause) || nonDeterminism !== undefined ||
+                  aborted !== undefined || suspended !== undefined || stoppedFor !== undefined ||
+                  cancelling !== undefined
+                  ? Effect.failCause(cause)
+                  : (compensate(cause) as Effect.Effect<never, unknown>)
+              )
+            )
+          )
+      )
+
+      // The heartbeat runs beside the body, not in it, so a step that hogs its fiber cannot starve
+      // it; losing the lease stops the body. While the store is unavailable nobody else can take the
+      // lease either, so the heartbeat retries as long as the other storage calls do.
+      // Each beat also reads whether someone asked to cancel the run; a notice makes it beat at once.
+      const beatMillis = Math.max(10, Math.floor(leaseMillis / 3))
+      const heartbeat = (cancel: Effect.Effect<void>) =>
+        Effect.gen(function*() {
+          while (true) {
+            yield* options.checkNow === undefined
+              ? Effect.sleep(Duration.millis(beatMillis))
+              : Effect.raceFirst(Effect.sleep(Duration.millis(beatMillis)), options.checkNow)
+            const now = yield* Clock.currentTimeMillis
+            yield* retrying("renewing its lease", store.renewLease({ id: run.id, owner, leaseMillis, now }))
+            const current = yield* retrying("reading its state", store.getRun(run.id))
+            if (cancelling === undefined && Option.isSome(current) && current.value.cancel !== undefined) {
+              cancelling = current.value.cancel
+              yield* cancel
+            }
+          }
+        })
+
+      // Everything after the body (recording its end, or releasing the lease when interrupted) runs
+      // uninterruptibly: an interrupted fiber must still leave the run resumable.
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          Effect.fork(restore(cancelAtStart ? Effect.locally(body, Execution.journalOnly, true) : body)),
+          (forked) => {
+            bodyFiber = forked
+            const keeper = options.leaseKeeper
+            keeper?.hold(run.id, {
+              lost: (error) =>
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    aborted ??= error
+                  }),
+                  Fiber.interruptFork(forked)
+                ),
+              cancel: (request) =>
+                Effect.suspend(() => {
+                  if (cancelling !== undefined) return Effect.void
+                  cancelling = request
+                  return Fiber.interruptFork(forked)
+                })
             })
-          ).pipe(
-            Effect.catchTag("RunConflict", (conflict) =>
-              Effect.die(new Error(`child run ${childId} of step ${slot.stepId}: ${conflict.message}`)))
-          )
-          options.onChild?.(child, childId)
-          return childId
-        }).pipe(Effect.catchAll(abortWith)),
-      takeChild: (slot, childId) =>
-        Effect.gen(function*() {
-          const child = yield* retrying(`reading child run ${childId}`, store.getRun(childId))
-          if (Option.isNone(child) || !isTerminal(child.value.status)) return Option.none()
-          const ended: unknown = child.value.status === "succeeded"
-            ? { _tag: "Success", value: child.value.output }
-            : { _tag: "Failure", cause: child.value.failure }
-          yield* execution.complete(slot, undefined, ended)
-          return Option.some(ended)
-        }).pipe(Effect.catchAll(abortWith)),
-      // While other strands of the run go on, a waiting branch looks again every half second.
-      awaitChild: (childId, reason) =>
-        Effect.suspend(() =>
-          journalOnlyBody ? atFrontier() : strands.park({ child: childId, reason }, Effect.sleep(Duration.millis(500)))
-        ),
-      registerCompensation: (slot, finishedAt, compensation) =>
-        Effect.sync(() => {
-          compensations.push({ stepId: slot.stepId, finishedAt, compensation })
-        }),
-      leave: (slot) =>
-        Effect.sync(() => {
-          const scope = scopes.get(scopeOf(slot.stepId))
-          if (scope !== undefined && scope.running === slot.stepId) scope.running = undefined
-        }),
-      branchOut: strands.branchOut,
-      progress: report,
-      silent
-    }
-
-    // When the workflow fails (for its own reasons: not interrupted, not stopped by the engine) or
-    // is cancelled, the compensations of its completed steps run, latest completion first, each a
-    // durable step (journaled, so a crash meanwhile resumes with the next one). One that fails for
-    // good does not stop the others; its failure is added to the run's Cause after the original one.
-    const compensate = (cause: Cause.Cause<unknown>) =>
-      Effect.gen(function*() {
-        const ordered = [...compensations].sort((a, b) =>
-          b.finishedAt - a.finishedAt || (a.stepId < b.stepId ? 1 : a.stepId > b.stepId ? -1 : 0)
-        )
-        let result = cause
-        for (const { compensation, stepId } of ordered) {
-          const exit = yield* Effect.exit(compensation)
-          if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) {
-            result = Cause.sequential(
-              result,
-              Cause.die(new Error(`the compensation of step ${stepId} failed`, { cause: Cause.squash(exit.cause) }))
-            )
-          } else if (Exit.isFailure(exit)) {
-            return yield* Effect.failCause(exit.cause)
-          }
-        }
-        return yield* Effect.failCause(result)
-      })
-
-    const body: Effect.Effect<unknown, unknown, Workflow.Requirements<W>> = Effect.flatMap(
-      Effect.mapError(Schema.decodeUnknown(workflow.input)(run.input), (error) => {
-        const { issue, path } = describeParseError(error)
-        return new Failure.InputInvalid({ workflow: workflow.name, path, issue })
-      }),
-      (input) =>
-        // The body runs in a fiber of its own: Execution is put into its context for good, without
-        // the save and restore of Effect.provideService.
-        Effect.zipRight(
-          FiberRef.update(FiberRef.currentContext, Context.add(Execution.Execution, execution)),
-          workflow.run(input).pipe(
-            Effect.catchAllCause((cause) =>
-              compensations.length === 0 || Cause.isInterruptedOnly(cause) || nonDeterminism !== undefined ||
-                aborted !== undefined || suspended !== undefined || stoppedFor !== undefined || cancelling !== undefined
-                ? Effect.failCause(cause)
-                : (compensate(cause) as Effect.Effect<never, unknown>)
-            )
-          )
-        )
-    )
-
-    // The heartbeat runs beside the body, not in it, so a step that hogs its fiber cannot starve
-    // it; losing the lease stops the body. While the store is unavailable nobody else can take the
-    // lease either, so the heartbeat retries as long as the other storage calls do.
-    // Each beat also reads whether someone asked to cancel the run; a notice makes it beat at once.
-    const beatMillis = Math.max(10, Math.floor(leaseMillis / 3))
-    const heartbeat = (cancel: Effect.Effect<void>) =>
-      Effect.gen(function*() {
-        while (true) {
-          yield* options.checkNow === undefined
-            ? Effect.sleep(Duration.millis(beatMillis))
-            : Effect.raceFirst(Effect.sleep(Duration.millis(beatMillis)), options.checkNow)
-          const now = yield* Clock.currentTimeMillis
-          yield* retrying("renewing its lease", store.renewLease({ id: run.id, owner, leaseMillis, now }))
-          const current = yield* retrying("reading its state", store.getRun(run.id))
-          if (cancelling === undefined && Option.isSome(current) && current.value.cancel !== undefined) {
-            cancelling = current.value.cancel
-            yield* cancel
-          }
-        }
-      })
-
-    // Everything after the body (recording its end, or releasing the lease when interrupted) runs
-    // uninterruptibly: an interrupted fiber must still leave the run resumable.
-    return yield* Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function*() {
-        const forked = yield* Effect.fork(
-          restore(cancelAtStart ? Effect.locally(body, Execution.journalOnly, true) : body)
-        )
-        bodyFiber = forked
-        const keeper = options.leaseKeeper
-        if (keeper !== undefined) {
-          yield* keeper.hold(run.id, {
-            lost: (error) =>
-              Effect.zipRight(
-                Effect.sync(() => {
-                  aborted ??= error
-                }),
-                Fiber.interruptFork(forked)
-              ),
-            cancel: (request) =>
-              Effect.suspend(() => {
-                if (cancelling !== undefined) return Effect.void
-                cancelling = request
-                return Fiber.interruptFork(forked)
-              })
-          })
-        }
-        const heartbeatFiber = keeper !== undefined ? undefined : yield* Effect.fork(restore(
-          Effect.catchAll(heartbeat(Effect.asVoid(Effect.fork(Fiber.interrupt(forked)))), (error) =>
-            Effect.zipRight(
-              Effect.sync(() => {
-                aborted ??= error
-              }),
-              Fiber.interrupt(forked)
+            const heartbeatStarted = Effect.fork(restore(
+              Effect.catchAll(heartbeat(Effect.asVoid(Effect.fork(Fiber.interrupt(forked)))), (error) =>
+                Effect.zipRight(
+                  Effect.sync(() => {
+                    aborted ??= error
+                  }),
+                  Fiber.interrupt(forked)
+                ))
             ))
-        ))
-        // Awaited, not joined: the body's fiber-local state (its context, log annotations) is not
-        // taken over by this fiber, which would cost a diff and a patch of each.
-        const awaited = yield* restore(Fiber.await(forked)).pipe(
-          Effect.onInterrupt(() => Fiber.interrupt(forked)),
-          Effect.exit
+            // Awaited, not joined: the body's fiber-local state (its context, log annotations) is not
+            // taken over by this fiber, which would cost a diff and a patch of each.
+            const awaited = restore(Fiber.await(forked)).pipe(
+              Effect.onInterrupt(() => Fiber.interrupt(forked)),
+              Effect.exit
+            )
+            const afterAwait = (heartbeatFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined) =>
+              Effect.flatMap(awaited, (awaitedExit) => {
+                const exit: Exit.Exit<unknown, unknown> = Exit.isSuccess(awaitedExit)
+                  ? awaitedExit.value
+                  : awaitedExit
+                strands.closeNow()
+                if (keeper !== undefined) keeper.release(run.id)
+                const afterBody = Effect.flatMap(
+                  Clock.currentTimeMillis,
+                  (now) => recordWhereItStands(exit, now, restore)
+                )
+                return heartbeatFiber === undefined
+                  ? afterBody
+                  : Effect.zipRight(Fiber.interrupt(heartbeatFiber), afterBody)
+              })
+            return keeper !== undefined ? afterAwait(undefined) : Effect.flatMap(heartbeatStarted, afterAwait)
+          }
         )
-        const exit: Exit.Exit<unknown, unknown> = Exit.isSuccess(awaited) ? awaited.value : awaited
-        strands.closeNow()
-        if (keeper !== undefined) keeper.releaseNow(run.id)
-        if (heartbeatFiber !== undefined) yield* Fiber.interrupt(heartbeatFiber)
-        const now = yield* Clock.currentTimeMillis
+      )
+
+      // What the body's end leaves to record: its end, its suspension, its cancellation, or (when
+      // interrupted) the release of its lease.
+      function recordWhereItStands(
+        exit: Exit.Exit<unknown, unknown>,
+        now: number,
+        restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
+      ): Effect.Effect<Executed, StoreUnavailable | LeaseLost | RunSuspended> {
         // The completions held back when the body stopped: all written now but the last, which is
         // handed back to go with the run's end.
         const heldBack = Effect.suspend(() => {
@@ -787,84 +820,111 @@ export const execute = <W extends Workflow.Any>(
                 (at) => recordEnd(exit, failedAs, failedAs === "failed" ? now : at, last)
               )).pipe(Effect.zipLeft(reportHeld))
           })
-        if (nonDeterminism !== undefined) {
-          return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
-        }
-        if (aborted !== undefined) return yield* Effect.fail(aborted)
-        // Cancelled: whatever the body was doing was interrupted; the completed steps are undone,
-        // and the run ends `cancelled` with who asked and why. (A body that ended before the
-        // request was noticed ends as it ended.)
-        if (cancelling !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) {
-          const request = cancelling
-          journalOnlyBody = false
-          // Asked again now that the body has stopped: a child it started after the request (before
-          // this execution noticed it) is cancelled too. The first request's who and why are kept.
-          yield* retrying(
-            "cancelling its children",
-            store.requestCancel({ id: run.id, by: request.by, reason: request.reason, now })
-          ).pipe(Effect.catchTag("RunNotFound", () => Effect.void))
-          const cancelled = Cause.fail(new Failure.Cancelled({ runId: run.id, by: request.by, reason: request.reason }))
-          const compensated = yield* restore(
-            Effect.provideService(compensate(cancelled), Execution.Execution, execution) as Effect.Effect<
-              never,
-              unknown
-            >
-          ).pipe(Effect.exit)
+        // The common end: the body ended by itself (succeeded or failed), nothing stopped it.
+        if (
+          nonDeterminism === undefined && aborted === undefined && cancelling === undefined &&
+          suspended === undefined && !(Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause))
+        ) return finishing(exit)
+        return Effect.gen(function*() {
+          if (nonDeterminism !== undefined) {
+            return yield* finishing(Exit.failCause(Cause.fail(nonDeterminism)))
+          }
           if (aborted !== undefined) return yield* Effect.fail(aborted)
-          const cause = Exit.isFailure(compensated) && !Cause.isInterruptedOnly(compensated.cause)
-            ? compensated.cause
-            : cancelled
-          return yield* finishing(Exit.failCause(cause), "cancelled")
-        }
-        if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-          const waits = suspended
-          // The first time one of the waits ends by itself: a wake time, a signal's deadline.
-          const deadlines = waits.flatMap((wait) => (wait.wakeAt === undefined ? [] : [wait.wakeAt]))
-          const wakeAt = deadlines.length === 0 ? undefined : Math.min(...deadlines)
-          const signals = waits.flatMap((wait) => (wait.signal === undefined ? [] : [wait.signal]))
-          const children = waits.flatMap((wait) => (wait.child === undefined ? [] : [wait.child]))
-          const reason = [...new Set(waits.map((wait) => wait.reason))].join("; ")
-          settled()
-          yield* writeHeldBack
-          const status = yield* retrying(
-            "suspending",
-            store.suspendRun({ id: run.id, owner, wakeAt, signals, children, reason, now })
-          )
-          const names = signals.length === 0 ? undefined : [...new Set(signals.map((signal) => signal.name))]
-          const awaited = children.length === 0 ? undefined : children
-          // Woken: what it waits for happened while it was deciding to wait; it is claimable at once.
-          return yield* Effect.fail(
-            status === "woken"
-              ? new RunSuspended({ runId: run.id, wakeAt: now, children: awaited, reason: `${reason}: ready at once` })
-              : new RunSuspended({ runId: run.id, wakeAt, signals: names, children: awaited, reason })
-          )
-        }
-        if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-          // Best effort, not retried: this is a shutdown or a Ctrl-C, and a lease that could not be
-          // released expires by itself.
-          yield* Effect.forEach(unwritten.splice(0), (write) => store.completeStep(write), { discard: true }).pipe(
-            Effect.zipRight(reportHeld),
-            Effect.catchAll((error) =>
-              Effect.logWarning(`run ${run.id}: could not record a completed step; it runs again`, Cause.fail(error))
+          // Cancelled: whatever the body was doing was interrupted; the completed steps are undone,
+          // and the run ends `cancelled` with who asked and why. (A body that ended before the
+          // request was noticed ends as it ended.)
+          if (cancelling !== undefined && Exit.isFailure(exit) && Cause.isInterrupted(exit.cause)) {
+            const request = cancelling
+            journalOnlyBody = false
+            // Asked again now that the body has stopped: a child it started after the request (before
+            // this execution noticed it) is cancelled too. The first request's who and why are kept.
+            yield* retrying(
+              "cancelling its children",
+              store.requestCancel({ id: run.id, by: request.by, reason: request.reason, now })
+            ).pipe(Effect.catchTag("RunNotFound", () => Effect.void))
+            const cancelled = Cause.fail(
+              new Failure.Cancelled({ runId: run.id, by: request.by, reason: request.reason })
             )
-          )
-          yield* store.releaseRun({
-            id: run.id,
-            owner,
-            reason: stoppedFor ??
-              `interrupted at ${new Date(now).toISOString()}; resume it with: weft resume ${run.id}`,
-            now
-          }).pipe(
-            Effect.catchAll((error) =>
-              Effect.logWarning(`run ${run.id}: could not release its lease; it expires by itself`, Cause.fail(error))
+            const compensated = yield* restore(
+              Effect.provideService(compensate(cancelled), Execution.Execution, execution) as Effect.Effect<
+                never,
+                unknown
+              >
+            ).pipe(Effect.exit)
+            if (aborted !== undefined) return yield* Effect.fail(aborted)
+            const cause = Exit.isFailure(compensated) && !Cause.isInterruptedOnly(compensated.cause)
+              ? compensated.cause
+              : cancelled
+            return yield* finishing(Exit.failCause(cause), "cancelled")
+          }
+          if (suspended !== undefined && Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+            const waits = suspended
+            // The first time one of the waits ends by itself: a wake time, a signal's deadline.
+            const deadlines = waits.flatMap((wait) => (wait.wakeAt === undefined ? [] : [wait.wakeAt]))
+            const wakeAt = deadlines.length === 0 ? undefined : Math.min(...deadlines)
+            const signals = waits.flatMap((wait) => (wait.signal === undefined ? [] : [wait.signal]))
+            const children = waits.flatMap((wait) => (wait.child === undefined ? [] : [wait.child]))
+            const reason = [...new Set(waits.map((wait) => wait.reason))].join("; ")
+            settled()
+            yield* writeHeldBack
+            const status = yield* retrying(
+              "suspending",
+              store.suspendRun({ id: run.id, owner, wakeAt, signals, children, reason, now })
             )
-          )
-          return yield* Effect.interrupt
-        }
-        return yield* finishing(exit)
-      })
-    )
+            const names = signals.length === 0 ? undefined : [...new Set(signals.map((signal) => signal.name))]
+            const awaited = children.length === 0 ? undefined : children
+            // Woken: what it waits for happened while it was deciding to wait; it is claimable at once.
+            return yield* Effect.fail(
+              status === "woken"
+                ? new RunSuspended({
+                  runId: run.id,
+                  wakeAt: now,
+                  children: awaited,
+                  reason: `${reason}: ready at once`
+                })
+                : new RunSuspended({ runId: run.id, wakeAt, signals: names, children: awaited, reason })
+            )
+          }
+          if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+            // Best effort, not retried: this is a shutdown or a Ctrl-C, and a lease that could not be
+            // released expires by itself.
+            yield* Effect.forEach(unwritten.splice(0), (write) => store.completeStep(write), { discard: true }).pipe(
+              Effect.zipRight(reportHeld),
+              Effect.catchAll((error) =>
+                Effect.logWarning(`run ${run.id}: could not record a completed step; it runs again`, Cause.fail(error))
+              )
+            )
+            yield* store.releaseRun({
+              id: run.id,
+              owner,
+              reason: stoppedFor ??
+                `interrupted at ${new Date(now).toISOString()}; resume it with: weft resume ${run.id}`,
+              now
+            }).pipe(
+              Effect.catchAll((error) =>
+                Effect.logWarning(`run ${run.id}: could not release its lease; it expires by itself`, Cause.fail(error))
+              )
+            )
+            return yield* Effect.interrupt
+          }
+          return yield* finishing(exit)
+        })
+      }
+    }
   }).pipe(withRunAnnotations(run)) as never
+
+/** A run's input decoded by its workflow's schema, as an effect that needs no work of its own. */
+const decodeInput = (workflow: Workflow.Any, run: RunRecord): Effect.Effect<unknown, Failure.InputInvalid> => {
+  let decoded: Either.Either<unknown, ParseResult.ParseError>
+  try {
+    decoded = Schema.decodeUnknownEither(workflow.input)(run.input)
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+  if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
+  const { issue, path } = describeParseError(decoded.left)
+  return Effect.fail(new Failure.InputInvalid({ workflow: workflow.name, path, issue }))
+}
 
 /**
  * The log annotations of a run: `runId`, `workflow`, and `correlationId` when the run has one. The

@@ -332,6 +332,25 @@ export const makeWith = (
     // takes the write lock at once (the busy handler waits for another connection instead of
     // failing with SQLITE_BUSY).
     const writeBatch = (batch: ReadonlyArray<JournalWrite>) =>
+      dialect === "postgres" && combinableEnd(batch, 0) === batch.length
+        ? writeCombined(batch)
+        : writeInSegments(batch)
+
+    // The usual batch on PostgreSQL (step completions and run ends only): one combined statement,
+    // without the generator of the general path.
+    const writeCombined = (batch: ReadonlyArray<JournalWrite>) =>
+      Effect.flatMap(combined(batch), ({ answers, woken: parents }) => {
+        const results: Array<Exit.Exit<ReadonlyArray<unknown>, StoreUnavailable>> = answers.map((rows) =>
+          Exit.succeed(rows)
+        )
+        const woken = new Set(parents)
+        const done = { results, woken }
+        return notify === undefined || woken.size === 0
+          ? Effect.succeed(done)
+          : Effect.as(Effect.forEach(woken, notify, { discard: true }), done)
+      })
+
+    const writeInSegments = (batch: ReadonlyArray<JournalWrite>) =>
       Effect.gen(function*() {
         const results: Array<Exit.Exit<ReadonlyArray<unknown>, StoreUnavailable>> = []
         const steps: Array<StepValues> = []
@@ -1047,52 +1066,55 @@ export const makeWith = (
       // Queues with limits (recorded in weft_queues) are claimed first, each by `claimLimited`, in
       // one transaction through the group commit; a claim of queues without limits is the one
       // statement above alone.
-      claimNext: ({ leaseMillis, limit, now, owner, queues, workflows }) =>
-        Effect.gen(function*() {
-          const take = normalizeLimit(limit)
-          if (take === 0 || queues.length === 0 || workflows?.length === 0) return []
-          const recorded = yield* recordedQueues
-          const limited = queues.filter((queue) => isLimited(recorded.get(queue)))
-          const claim = { leaseMillis, now, owner, workflows }
-          const open = limited.length === 0 ? queues : queues.filter((queue) => !limited.includes(queue))
-          // PostgreSQL, no limits: the claim is one statement of its own (autocommit), so it goes
-          // straight to a pooled connection, beside the writer's commits instead of behind them.
-          if (dialect === "postgres" && limited.length === 0) {
-            return yield* claimOpen({ ...claim, queues: open, take })
-          }
-          const claimed = (yield* journal.submit({
-            operation: "claimNext",
-            runId: "",
-            owner,
-            atomic: limited.length > 0,
-            touch: statement(
-              limited.length === 0 ? claimOpen({ ...claim, queues: open, take }) : Effect.gen(function*() {
-                const runs: Array<RunRecord> = []
-                // Every queue's row is locked at once, in name order: two claimers of the same
-                // limited queues never wait for each other in a cycle.
-                const rows = yield* sql.onDialectOrElse({
-                  pg: () =>
-                    sql<QueueRow>`SELECT * FROM weft_queues WHERE name IN ${sql.in(limited)} ORDER BY name FOR UPDATE`,
-                  orElse: () =>
-                    sql<QueueRow>`UPDATE weft_queues SET keyed = keyed WHERE name IN ${sql.in(limited)} RETURNING *`
+      claimNext: ({ leaseMillis, limit, now, owner, queues, workflows }) => {
+        const take = normalizeLimit(limit)
+        if (take === 0 || queues.length === 0 || workflows?.length === 0) return Effect.succeed([])
+        return Effect.flatMap(
+          recordedQueues,
+          (recorded): Effect.Effect<ReadonlyArray<RunRecord>, SqlError | StoreUnavailable> => {
+            const limited = queues.filter((queue) => isLimited(recorded.get(queue)))
+            const claim = { leaseMillis, now, owner, workflows }
+            const open = limited.length === 0 ? queues : queues.filter((queue) => !limited.includes(queue))
+            // PostgreSQL, no limits: the claim is one statement of its own (autocommit), so it goes
+            // straight to a pooled connection, beside the writer's commits instead of behind them.
+            if (dialect === "postgres" && limited.length === 0) {
+              return claimOpen({ ...claim, queues: open, take })
+            }
+            return journal.submit({
+              operation: "claimNext",
+              runId: "",
+              owner,
+              atomic: limited.length > 0,
+              touch: statement(
+                limited.length === 0 ? claimOpen({ ...claim, queues: open, take }) : Effect.gen(function*() {
+                  const runs: Array<RunRecord> = []
+                  // Every queue's row is locked at once, in name order: two claimers of the same
+                  // limited queues never wait for each other in a cycle.
+                  const rows = yield* sql.onDialectOrElse({
+                    pg: () =>
+                      sql<QueueRow>`SELECT * FROM weft_queues WHERE name IN ${
+                        sql.in(limited)
+                      } ORDER BY name FOR UPDATE`,
+                    orElse: () =>
+                      sql<QueueRow>`UPDATE weft_queues SET keyed = keyed WHERE name IN ${sql.in(limited)} RETURNING *`
+                  })
+                  const locked = new Map(rows.map((row) => [row.name, toQueue(row)]))
+                  for (const queue of limited) {
+                    if (runs.length >= take) break
+                    runs.push(
+                      ...(yield* claimLimited({ ...claim, queue, record: locked.get(queue), take: take - runs.length }))
+                    )
+                  }
+                  if (runs.length < take && open.length > 0) {
+                    runs.push(...(yield* claimOpen({ ...claim, queues: open, take: take - runs.length })))
+                  }
+                  return runs
                 })
-                const locked = new Map(rows.map((row) => [row.name, toQueue(row)]))
-                for (const queue of limited) {
-                  if (runs.length >= take) break
-                  runs.push(
-                    ...(yield* claimLimited({ ...claim, queue, record: locked.get(queue), take: take - runs.length }))
-                  )
-                }
-                if (runs.length < take && open.length > 0) {
-                  runs.push(...(yield* claimOpen({ ...claim, queues: open, take: take - runs.length })))
-                }
-                return runs
-              })
-            )
-          })) as ReadonlyArray<RunRecord>
-          // RETURNING follows no ORDER BY: the runs are put back in claim order above.
-          return claimed
-        }).pipe(mapErrors("claimNext")),
+              )
+            }) as Effect.Effect<ReadonlyArray<RunRecord>, StoreUnavailable>
+          }
+        ).pipe(mapErrors("claimNext"))
+      },
 
       renewLease: ({ id, leaseMillis, now, owner }) =>
         fenced({
@@ -1295,7 +1317,10 @@ export const makeWith = (
         Effect.suspend(() => {
           const output = outcome.status === "succeeded" ? encodeJson(outcome.output) : null
           const failure = outcome.status === "succeeded" ? null : encodeJson(outcome.failure)
-          const finished = sql<{ readonly id: string; readonly parent_run_id: string | null }>`${hot}UPDATE weft_runs
+          // Built only when run: on PostgreSQL a run's end is nearly always folded into a combined
+          // statement instead, and a statement costs its allocations even unused.
+          const finished = () =>
+            sql<{ readonly id: string; readonly parent_run_id: string | null }>`${hot}UPDATE weft_runs
               SET status = ${outcome.status}, output = ${output}, failure = ${failure}, finished_at = ${now},
                 lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, reason = NULL, updated_at = ${now}
               WHERE id = ${id} AND lease_owner = ${owner} RETURNING id, parent_run_id`
@@ -1321,7 +1346,7 @@ export const makeWith = (
             // and a parent's wake are two statements in one transaction.
             atomic: true,
             wakes: true,
-            touch: statement(Effect.flatMap(finished, (rows) =>
+            touch: statement(Effect.flatMap(Effect.suspend(finished), (rows) =>
               rows.length === 0 || rows[0].parent_run_id === null
                 ? Effect.succeed(rows)
                 : Effect.map(wakeParent(rows[0].parent_run_id), (woken) => [{ ...rows[0], queue: woken[0]?.queue }])))

@@ -175,6 +175,7 @@ const startAs = <W extends Workflow.Any>(
     )
     const graceMillis = Duration.toMillis(Duration.decode(options.grace ?? defaultGrace))
     const emit = options.onEvent ?? (() => Effect.void)
+    const emits = options.onEvent !== undefined
     const known = new Map<string, Workflow.Any>(options.workflows.map((w) => [w.name, w]))
     // Grows as runs start children of workflows the worker was not given: it executes those too.
     let workflows = Array.from(known.keys())
@@ -218,69 +219,73 @@ const startAs = <W extends Workflow.Any>(
     // Its slot is freed once its code has stopped and only its end is being written (`onSettled`),
     // so that the next claim overlaps that commit instead of waiting for it; at the latest when
     // the fiber ends.
-    const executeOne = (workflow: Workflow.Any, run: RunRecord): Effect.Effect<void> => {
+    const slotOf = () => {
       let holdsSlot = true
-      const freeSlot = () => {
+      return () => {
         if (!holdsSlot) return
         holdsSlot = false
         inFlight--
         if (limited) news++
         Queue.unsafeOffer(wake, undefined)
       }
-      return Effect.zipRight(
-        Effect.zipRight(Engine.annotateRunFiber(run), emit({ _tag: "RunStarted", run })),
-        (Engine.execute(workflow, run, {
-          leaseKeeper,
-          onChild: learn,
-          owner,
-          leaseMillis,
-          storageRetry: options.storageRetry,
-          suspendAfter: options.suspendAfter,
-          maxRecoveries: options.maxRecoveries,
-          onSettled: freeSlot,
-          stopRequested: () => stopReason,
-          onProgress: options.onProgress === undefined ? undefined : (event) => options.onProgress!(event, run)
-        }) as Effect.Effect<Engine.Executed, StoreUnavailable | LeaseLost | RunSuspended>).pipe(
-          Effect.flatMap((executed) => emit({ _tag: "RunFinished", run, outcome: executed.outcome })),
-          Effect.catchTag(
-            "RunSuspended",
-            ({ reason, wakeAt }) => {
-              if (wakeAt !== undefined && wakeAt < dueAt) {
-                dueAt = wakeAt
-                Queue.unsafeOffer(wake, undefined)
-              }
-              return emit({ _tag: "RunSuspended", run, wakeAt, reason })
+    }
+    const executeOne = (workflow: Workflow.Any, run: RunRecord, freeSlot: () => void): Effect.Effect<void> => {
+      const executed = Engine.execute(workflow, run, {
+        leaseKeeper,
+        onChild: learn,
+        owner,
+        leaseMillis,
+        storageRetry: options.storageRetry,
+        suspendAfter: options.suspendAfter,
+        maxRecoveries: options.maxRecoveries,
+        onSettled: freeSlot,
+        stopRequested: () => stopReason,
+        onProgress: options.onProgress === undefined ? undefined : (event) => options.onProgress!(event, run)
+      }) as Effect.Effect<Engine.Executed, StoreUnavailable | LeaseLost | RunSuspended>
+      // How the execution ended, told in one handler (a run's hot path: one frame, not four).
+      const ended = Effect.matchCauseEffect(executed, {
+        onSuccess: (done) => emits ? emit({ _tag: "RunFinished", run, outcome: done.outcome }) : Effect.void,
+        onFailure: (cause): Effect.Effect<void> => {
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure) && failure.value._tag === "RunSuspended") {
+            const { reason, wakeAt } = failure.value
+            if (wakeAt !== undefined && wakeAt < dueAt) {
+              dueAt = wakeAt
+              Queue.unsafeOffer(wake, undefined)
             }
-          ),
-          Effect.catchAll((error) => {
+            return emit({ _tag: "RunSuspended", run, wakeAt, reason })
+          }
+          if (Option.isSome(failure)) {
             // Its lease expires, or another worker may take it: worth a look at the store again.
             news++
             Queue.unsafeOffer(wake, undefined)
-            const reason = `${error.message}; the run resumes from its journal`
             return Effect.zipRight(
               Effect.logWarning(
                 `worker ${owner}: run ${run.id} stopped here; it resumes from its journal`,
-                Cause.fail(error)
+                Cause.fail(failure.value)
               ),
-              emit({ _tag: "RunStopped", run, reason })
+              emit({ _tag: "RunStopped", run, reason: `${failure.value.message}; the run resumes from its journal` })
             )
-          }),
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause)
-              ? Effect.zipRight(
-                emit({
-                  _tag: "RunStopped",
-                  run,
-                  reason: stopReason === undefined
-                    ? "interrupted"
-                    : "released at shutdown; it resumes on another worker"
-                }),
-                Effect.failCause(cause)
-              )
-              : Effect.logError(`worker ${owner}: unexpected error of the runtime while executing run ${run.id}`, cause)
-          )
-        )
-      ).pipe(Effect.ensuring(Effect.sync(freeSlot)))
+          }
+          return Cause.isInterruptedOnly(cause)
+            ? Effect.zipRight(
+              emit({
+                _tag: "RunStopped",
+                run,
+                reason: stopReason === undefined
+                  ? "interrupted"
+                  : "released at shutdown; it resumes on another worker"
+              }),
+              // Interrupted only: no failure in it.
+              Effect.failCause(cause as Cause.Cause<never>)
+            )
+            : Effect.logError(`worker ${owner}: unexpected error of the runtime while executing run ${run.id}`, cause)
+        }
+      })
+      const started = emits
+        ? Effect.zipRight(Engine.annotateRunFiber(run), emit({ _tag: "RunStarted", run }))
+        : Engine.annotateRunFiber(run)
+      return Effect.zipRight(started, ended)
     }
 
     // A claim retries on storage errors until shutdown; the statement in flight is never
@@ -291,10 +296,10 @@ const startAs = <W extends Workflow.Any>(
     )
     const claim = (limit: number) =>
       retryLazily(
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          return yield* store.claimNext({ owner, queues, workflows, limit, leaseMillis, now })
-        }).pipe(
+        Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => store.claimNext({ owner, queues, workflows, limit, leaseMillis, now })
+        ).pipe(
           Effect.tapError((error) => Effect.logWarning(`worker ${owner}: claiming failed; retrying`, Cause.fail(error)))
         ),
         { schedule: claimRetry, while: () => stopReason === undefined }
@@ -388,7 +393,14 @@ const startAs = <W extends Workflow.Any>(
           const claimed = yield* claim(free)
           for (const run of claimed) {
             inFlight++
-            yield* FiberSet.run(fibers, Effect.interruptible(executeOne(known.get(run.workflow)!, run)))
+            const freeSlot = slotOf()
+            const fiber = yield* FiberSet.run(
+              fibers,
+              Effect.interruptible(executeOne(known.get(run.workflow)!, run, freeSlot))
+            )
+            // The slot is free at the latest when the run's fiber ends, however it ends: an observer
+            // of the fiber, called at once if it has ended already (no finalizer on the run's path).
+            fiber.addObserver(freeSlot)
           }
           // With slots left, nothing more was claimable when the claim began.
           if (claimed.length < free) {

@@ -289,21 +289,60 @@ export const run = <A, E, R>(
             : replayed
         )
       }
-      return Effect.ensuring(
+      const silent = execution.silent === true
+      // One attempt in its frame, with the step's timeout, circuit breaker, and (in a task group's
+      // branch) the note of an attempt cut off in flight.
+      const attemptOf = (attempt: number, startedAt: number, cut: Array<InterruptedAttempt> | undefined) => {
+        const info: StepInfo = {
+          runId: execution.runId,
+          workflow: execution.workflow,
+          stepId: slot.stepId,
+          attempt,
+          idempotencyKey: `${execution.runId}/${slot.stepId}`
+        }
+        let attemptEffect = inAttemptFrame(effect, info) as Effect.Effect<
+          A,
+          E | Failure.StepTimeout | Failure.CircuitOpen,
+          Exclude<R, StepContext | Scope.Scope>
+        >
+        if (step.timeoutMillis !== undefined) {
+          const timeoutMillis = step.timeoutMillis
+          attemptEffect = Effect.timeoutFail(attemptEffect, {
+            duration: Duration.millis(timeoutMillis),
+            onTimeout: () => new Failure.StepTimeout({ step: slot.stepId, attempt, timeoutMillis })
+          })
+        }
+        // Outside the timeout: a timed-out attempt is the classic symptom of a dead dependency.
+        if (step.circuitBreaker !== undefined) {
+          attemptEffect = CircuitBreaker.protect(attemptEffect, step.circuitBreaker)
+        }
+        // In a task group's branch, an attempt cut off in flight is noted for the group's entry
+        // (when a sibling's failure ended the group, the history shows what it interrupted).
+        if (cut !== undefined) {
+          attemptEffect = Effect.onInterrupt(attemptEffect, () =>
+            Effect.flatMap(Clock.currentTimeMillis, (interruptedAt) =>
+              Effect.sync(() => cut.push({ stepId: slot.stepId, attempt, startedAt, interruptedAt }))))
+        }
+        return Effect.exit(attemptEffect)
+      }
+
+      // Every attempt after the first of this execution, and what the first one's end asks for when
+      // it is not a plain success: recorded attempts replayed through the retry policy, what is left
+      // of a backoff waited out, then attempts until the policy stops.
+      const attempts = (
+        cut: Array<InterruptedAttempt> | undefined,
+        first?: {
+          readonly exit: Exit.Exit<A, E | Failure.StepTimeout | Failure.CircuitOpen>
+          readonly attempt: number
+          readonly startedAt: number
+          readonly finishedAt: number
+        }
+      ) =>
         Effect.gen(function*() {
-          // The fiber's state, read once: whether the end of this step's task group is journaled
-          // and the step is not (it was cut off by a sibling's failure: wait for that failure to
-          // interrupt it, as it did the first time), and where a task group's branch notes the
-          // attempts cut off in flight.
-          const [cutOff, cut] = yield* Effect.withFiberRuntime<
-            readonly [boolean, Array<InterruptedAttempt> | undefined]
-          >((fiber) => Effect.succeed([fiber.getFiberRef(journalOnly), fiber.getFiberRef(interruptedAttempts)]))
-          if (cutOff) return yield* Effect.never
           // Made once an attempt fails (or a resumed schedule needs it): most steps succeed first.
           let madeDriver: Retry.Driver | undefined
           const driver = () => (madeDriver ??= Retry.unsafeDriver(step.policy))
-          const silent = execution.silent === true
-          let firstStartedAt: number | undefined = slot.attempts[0]?.startedAt
+          let firstStartedAt: number | undefined = slot.attempts[0]?.startedAt ?? first?.startedAt
           // A resumed step continues its schedule: replay the recorded attempts through the driver
           // (this matters for Schedule policies, whose state lives in the schedule), then wait out
           // what is left of the backoff the last attempt chose.
@@ -312,7 +351,8 @@ export const run = <A, E, R>(
               const decodedError = recorded.outcome === "defect"
                 ? Schema.decodeUnknownEither(Failure.Defect)(recorded.error)
                 : step.decodeError(recorded.error)
-              const error = Either.getOrElse(decodedError, () => recorded.error)
+              const error = Either.getOrElse(decodedError, () =>
+                recorded.error)
               yield* driver().replay(
                 recorded.outcome === "defect" ? { _tag: "Die", defect: error } : { _tag: "Fail", error },
                 recorded.finishedAt
@@ -340,47 +380,26 @@ export const run = <A, E, R>(
           // counts from the re-drive: it gets its whole budget again.
           const prior = slot.priorAttempts ?? 0
           let attempt = last?.attempt ?? prior
+          let pending = first
           while (true) {
-            attempt++
-            const startedAt = yield* Clock.currentTimeMillis
-            firstStartedAt ??= startedAt
-            if (!silent) yield* execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt })
-            const info: StepInfo = {
-              runId: execution.runId,
-              workflow: execution.workflow,
-              stepId: slot.stepId,
-              attempt,
-              idempotencyKey: `${execution.runId}/${slot.stepId}`
+            let exit: Exit.Exit<A, E | Failure.StepTimeout | Failure.CircuitOpen>
+            let startedAt: number
+            let finishedAt: number
+            if (pending !== undefined) {
+              ;({ attempt, exit, finishedAt, startedAt } = pending)
+              pending = undefined
+            } else {
+              attempt++
+              startedAt = yield* Clock.currentTimeMillis
+              firstStartedAt ??= startedAt
+              if (!silent) yield* execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt })
+              exit = yield* attemptOf(attempt, startedAt, cut)
+              // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
+              if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
+                return yield* exit
+              }
+              finishedAt = yield* Clock.currentTimeMillis
             }
-            let attemptEffect = inAttemptFrame(effect, info) as Effect.Effect<
-              A,
-              E | Failure.StepTimeout | Failure.CircuitOpen,
-              Exclude<R, StepContext | Scope.Scope>
-            >
-            if (step.timeoutMillis !== undefined) {
-              const timeoutMillis = step.timeoutMillis
-              attemptEffect = Effect.timeoutFail(attemptEffect, {
-                duration: Duration.millis(timeoutMillis),
-                onTimeout: () => new Failure.StepTimeout({ step: slot.stepId, attempt, timeoutMillis })
-              })
-            }
-            // Outside the timeout: a timed-out attempt is the classic symptom of a dead dependency.
-            if (step.circuitBreaker !== undefined) {
-              attemptEffect = CircuitBreaker.protect(attemptEffect, step.circuitBreaker)
-            }
-            // In a task group's branch, an attempt cut off in flight is noted for the group's entry
-            // (when a sibling's failure ended the group, the history shows what it interrupted).
-            if (cut !== undefined) {
-              attemptEffect = Effect.onInterrupt(attemptEffect, () =>
-                Effect.flatMap(Clock.currentTimeMillis, (interruptedAt) =>
-                  Effect.sync(() => cut.push({ stepId: slot.stepId, attempt, startedAt, interruptedAt }))))
-            }
-            const exit = yield* Effect.exit(attemptEffect)
-            // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
-            if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) {
-              return yield* exit
-            }
-            const finishedAt = yield* Clock.currentTimeMillis
 
             if (Exit.isSuccess(exit)) {
               const roundTrip = step.roundTripSuccess(exit.value)
@@ -505,7 +524,61 @@ export const run = <A, E, R>(
             const decoded = step.decodeExit(Either.getOrThrow(encodedExit))
             return yield* (Either.isRight(decoded) ? decoded.right : finalExit) as Exit.Exit<A, E>
           }
-        }),
+        })
+
+      return Effect.ensuring(
+        // The fiber's state, read once: whether the end of this step's task group is journaled and
+        // the step is not (it was cut off by a sibling's failure: wait for that failure to interrupt
+        // it, as it did the first time), where a task group's branch notes the attempts cut off in
+        // flight, and the clock.
+        Effect.withFiberRuntime<
+          A,
+          E | Failure.StepTimeout | Failure.CircuitOpen,
+          Exclude<R, StepContext | Scope.Scope>
+        >(
+          (fiber) => {
+            if (fiber.getFiberRef(journalOnly)) return Effect.never
+            const cut = fiber.getFiberRef(interruptedAttempts)
+            // A step resumed with attempts in its journal continues its retry policy.
+            if (slot.attempts.length > 0) return attempts(cut)
+            // The first attempt, without a generator (a run's hot path); anything but a plain
+            // success goes on in `attempts`.
+            const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+            const attempt = (slot.priorAttempts ?? 0) + 1
+            const startedAt = clock.unsafeCurrentTimeMillis()
+            const tried = Effect.flatMap(attemptOf(attempt, startedAt, cut), (exit) => {
+              // Interruption is never a failed attempt: nothing is recorded, the step runs again on resume.
+              if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause)) return exit
+              const finishedAt = clock.unsafeCurrentTimeMillis()
+              const roundTrip = Exit.isSuccess(exit) ? step.roundTripSuccess(exit.value) : undefined
+              if (roundTrip === undefined || Either.isLeft(roundTrip)) {
+                return attempts(cut, { exit, attempt, startedAt, finishedAt })
+              }
+              const value = roundTrip.right.value as A
+              const completed = execution.complete(
+                slot,
+                { attempt, startedAt, finishedAt, outcome: "success" },
+                roundTrip.right.encoded
+              )
+              if (compensation === undefined && silent) return Effect.as(completed, value)
+              return completed.pipe(
+                Effect.zipRight(compensate(value, finishedAt)),
+                Effect.zipRight(
+                  silent ? Effect.void : execution.progress({
+                    _tag: "StepSucceeded",
+                    stepId: slot.stepId,
+                    attempt,
+                    durationMillis: finishedAt - startedAt
+                  })
+                ),
+                Effect.as(value)
+              )
+            })
+            return silent
+              ? tried
+              : Effect.zipRight(execution.progress({ _tag: "StepStarted", stepId: slot.stepId, attempt }), tried)
+          }
+        ),
         execution.leave(slot)
       )
     }))

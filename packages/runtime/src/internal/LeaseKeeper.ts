@@ -27,11 +27,12 @@ export interface Holder {
 }
 
 export interface LeaseKeeper {
-  /** Keeps the run's lease from now on, until `release`. */
-  readonly hold: (runId: string, holder: Holder) => Effect.Effect<void>
-  readonly release: (runId: string) => Effect.Effect<void>
-  /** `release`, done at once (it is bookkeeping): for a caller already inside an effect. */
-  readonly releaseNow: (runId: string) => void
+  /**
+   * Keeps the run's lease from now on, until `release`. Bookkeeping done at once, not an effect:
+   * it is on every run's path, called from inside the engine's effects.
+   */
+  readonly hold: (runId: string, holder: Holder) => void
+  readonly release: (runId: string) => void
   /** A cancellation notice for the run: read its state now rather than at the next beat. */
   readonly check: (runId: string) => Effect.Effect<void>
 }
@@ -112,16 +113,16 @@ export const make = (options: {
     })
     yield* Effect.forkScoped(loop)
 
+    const hold = (runId: string, holder: Holder) => {
+      const first = held.size === 0
+      held.set(runId, { holder, cancelTold: false })
+      // Wakes the idle loop (no run is named "": nothing is looked at).
+      if (first) Queue.unsafeOffer(checks, "")
+    }
+
     return {
-      hold: (runId, holder) =>
-        Effect.suspend(() => {
-          const first = held.size === 0
-          held.set(runId, { holder, cancelTold: false })
-          // Wakes the idle loop (no run is named "": nothing is looked at).
-          return first ? Queue.offer(checks, "") : Effect.void
-        }),
-      release: (runId) => Effect.sync(() => void held.delete(runId)),
-      releaseNow: (runId) => void held.delete(runId),
+      hold,
+      release: (runId) => void held.delete(runId),
       check: (runId) => Effect.suspend(() => (held.has(runId) ? Queue.offer(checks, runId) : Effect.void))
     }
   })
