@@ -71,6 +71,8 @@ export const layerWith = (
       // The pool of PgClient.make, with connections that prepare the store's hot statements.
       const connectTimeout = options.connectTimeout ?? Duration.seconds(5)
       const applicationName = options.applicationName ?? "weft"
+      // The pool, once open: the store's two hottest statements run on it directly (see `direct`).
+      let opened: Pg.Pool | undefined
       const acquire = Effect.acquireRelease(
         Effect.suspend(() => {
           const pool = new Pg.Pool({
@@ -86,7 +88,10 @@ export const layerWith = (
             catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
           }).pipe(
             Effect.tapError(() => Effect.promise(() => pool.end().catch(() => undefined))),
-            Effect.as(pool)
+            Effect.as(pool),
+            Effect.tap((pool) => {
+              opened = pool
+            })
           )
         }),
         (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
@@ -114,7 +119,25 @@ export const layerWith = (
         applicationName: `${options.applicationName ?? "weft"}:listen`
       }
       const sharedWakeups = (listener: (notice: string) => void) => PgListener.listen(listening, listener)
-      const store = yield* SqlStore.makeWith({ ...options.store, sharedWakeups }).pipe(
+      // A statement on a connection of the pool, as @effect/sql-pg runs it, without its per-statement
+      // span, scope and acquisition effect. Only for statements that commit alone (autocommit).
+      const direct = (text: string, params: ReadonlyArray<unknown>) =>
+        Effect.async<ReadonlyArray<any>, SqlError>((resume) => {
+          const pool = opened
+          if (pool === undefined) {
+            resume(
+              Effect.fail(
+                new SqlError({ cause: new Error("the pool is closed"), message: "Failed to execute statement" })
+              )
+            )
+            return
+          }
+          pool.query(text, params as Array<unknown>, (cause: Error | undefined, result: Pg.QueryResult | undefined) => {
+            if (cause) resume(Effect.fail(new SqlError({ cause, message: "Failed to execute statement" })))
+            else resume(Effect.succeed(result?.rows ?? []))
+          })
+        })
+      const store = yield* SqlStore.makeWith({ ...options.store, sharedWakeups, direct }).pipe(
         Effect.provideService(SqlClient.SqlClient, client)
       )
       const breakers = yield* SharedBreakers.make.pipe(Effect.provideService(SqlClient.SqlClient, client))

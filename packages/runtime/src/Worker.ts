@@ -179,12 +179,6 @@ const startAs = <W extends Workflow.Any>(
     const known = new Map<string, Workflow.Any>(options.workflows.map((w) => [w.name, w]))
     // Grows as runs start children of workflows the worker was not given: it executes those too.
     let workflows = Array.from(known.keys())
-    const learn = (workflow: Workflow.Any) => {
-      if (!known.has(workflow.name)) {
-        known.set(workflow.name, workflow)
-        workflows = Array.from(known.keys())
-      }
-    }
 
     const fibers = yield* FiberSet.make<void, never>()
     // Something may be claimable: a notice, a freed slot, a due time. One pending wake is enough.
@@ -197,6 +191,16 @@ const startAs = <W extends Workflow.Any>(
     // load every run's end would otherwise cost an empty claim and a look-up of the next due time.
     let news = 0
     let quietAt = -1
+    // A workflow learned is news: its runs (the child just started among them) may be claimable,
+    // and a claim that ran before it was learned passed over them.
+    const learn = (workflow: Workflow.Any) => {
+      if (!known.has(workflow.name)) {
+        known.set(workflow.name, workflow)
+        workflows = Array.from(known.keys())
+        news++
+        Queue.unsafeOffer(wake, undefined)
+      }
+    }
     // A run's end frees a slot of its queue's limit or of its key, which may make runs claimable
     // without a notice: with limits declared, every end is news.
     const limited = declared.keyed.length > 0 ||
@@ -343,18 +347,30 @@ const startAs = <W extends Workflow.Any>(
 
     // Until a wake (a notice, a freed slot), the next due time or the fallback poll, whichever is
     // first; reaching a due time or the poll is news.
-    const waitForNews = Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+    // The timer is a fiber that wakes the loop through the same queue, interrupted once the loop is
+    // awake: one fiber, where a race of the take and a sleep forks two and coordinates them (on the
+    // path from a notice to a claim). A timer that fires late only wakes the loop once for nothing.
+    const waitForNews = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const until = Math.min(dueAt, pollAt)
       if (until <= now) {
         news++
-        return
+        return Effect.void
       }
-      const woken = yield* Effect.raceFirst(
-        Effect.as(Queue.take(wake), true),
-        Effect.as(Effect.sleep(Duration.millis(until - now)), false)
+      let timedOut = false
+      const timer = Effect.zipRight(
+        Effect.sleep(Duration.millis(until - now)),
+        Effect.sync(() => {
+          timedOut = true
+          Queue.unsafeOffer(wake, undefined)
+        })
       )
-      if (!woken) news++
+      return Effect.flatMap(Effect.fork(timer), (timerFiber) =>
+        Queue.take(wake).pipe(
+          Effect.ensuring(Fiber.interruptFork(timerFiber)),
+          Effect.zipRight(Effect.sync(() => {
+            if (timedOut) news++
+          }))
+        ))
     })
 
     // Idle after a short claim: look up the next due time the store knows of (a failed look-up
