@@ -95,7 +95,9 @@ const drain = Effect.gen(function*() {
   console.log(
     `${n} jobs in ${seconds.toFixed(2)} s = ${(n / seconds).toFixed(0)} jobs/s; CPU ${
       ((cpu.user + cpu.system) / n).toFixed(1)
-    } µs/job (user ${(cpu.user / n).toFixed(1)}, system ${(cpu.system / n).toFixed(1)}); ${claims} claims; heap +${(allocated / n / 1024).toFixed(1)} KB/job`
+    } µs/job (user ${(cpu.user / n).toFixed(1)}, system ${(cpu.system / n).toFixed(1)}); ${claims} claims; heap +${
+      (allocated / n / 1024).toFixed(1)
+    } KB/job`
   )
 })
 
