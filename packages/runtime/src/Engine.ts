@@ -386,13 +386,14 @@ export const execute = <W extends Workflow.Any>(
       // A step's end is reported once it is durable: `✓ step` means it is in the journal.
       let heldEvents: Array<Execution.ProgressEvent> = []
       const silent = options.onProgress === undefined
+      // Whether the step's end is still unwritten is read when the report runs, not when it is made.
       const report = (event: Execution.ProgressEvent): Effect.Effect<void> =>
-        silent
-          ? Effect.void
-          : (event._tag === "StepSucceeded" || event._tag === "StepFailed") &&
-              unwritten.some((write) => write.step.stepId === event.stepId)
-          ? Effect.sync(() => void heldEvents.push(event))
-          : progress(event)
+        silent ? Effect.void : Effect.suspend(() =>
+          (event._tag === "StepSucceeded" || event._tag === "StepFailed") &&
+            unwritten.some((write) => write.step.stepId === event.stepId)
+            ? Effect.sync(() => void heldEvents.push(event))
+            : progress(event)
+        )
       const reportHeld = Effect.suspend(() => {
         const events = heldEvents
         heldEvents = []

@@ -303,6 +303,35 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
         expect(journal.steps.map((s) => s.stepId)).toEqual(["first"])
       })))
 
+    it.effect("a step's end is reported once it is in the journal, not before", () =>
+      provide(Effect.gen(function*() {
+        const store = yield* Store
+        const steps = ["a", "b", "c"].map((name) =>
+          Step.make({ name, success: Schema.String, run: () => Effect.succeed(name) })
+        )
+        const wf = Workflow.make({
+          name: "reported",
+          input: Schema.Null,
+          success: Schema.Array(Schema.String),
+          run: () => Effect.forEach(steps, (step) => step())
+        })
+        const client = yield* Client.Client
+        const handle = yield* client.start(wf, null)
+        // What the journal held when each step's end was reported.
+        const seen: Array<[string, ReadonlyArray<string>]> = []
+        yield* Runner.claimAndExecute(wf, handle.runId, {
+          owner: "me:1:aa",
+          onProgress: (event) =>
+            event._tag === "StepSucceeded"
+              ? Effect.map(store.readJournal(handle.runId), (journal) => {
+                seen.push([event.stepId, journal.steps.map((step) => step.stepId)])
+              }).pipe(Effect.orDie)
+              : Effect.void
+        })
+        expect(seen.map(([step]) => step)).toEqual(["a", "b", "c"])
+        for (const [step, journaled] of seen) expect(journaled).toContain(step)
+      })))
+
     it.effect("decodeOutcome returns the typed failure class from the stored cause", () =>
       provide(Effect.gen(function*() {
         const wf = Workflow.make({

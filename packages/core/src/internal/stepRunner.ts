@@ -563,13 +563,17 @@ export const run = <A, E, R>(
               if (compensation === undefined && silent) return Effect.as(completed, value)
               return completed.pipe(
                 Effect.zipRight(compensate(value, finishedAt)),
+                // Reported once the completion is held (made then, not now): an engine reports a
+                // step's end when it is durable.
                 Effect.zipRight(
-                  silent ? Effect.void : execution.progress({
-                    _tag: "StepSucceeded",
-                    stepId: slot.stepId,
-                    attempt,
-                    durationMillis: finishedAt - startedAt
-                  })
+                  silent ? Effect.void : Effect.suspend(() =>
+                    execution.progress({
+                      _tag: "StepSucceeded",
+                      stepId: slot.stepId,
+                      attempt,
+                      durationMillis: finishedAt - startedAt
+                    })
+                  )
                 ),
                 Effect.as(value)
               )
