@@ -6,7 +6,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
+import * as Statement from "@effect/sql/Statement"
 import type { Execution } from "@weft/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -355,10 +355,10 @@ export const makeWith = (
     // its LeaseLost needs: the others still commit. Every first statement writes, which on SQLite
     // takes the write lock at once (the busy handler waits for another connection instead of
     // failing with SQLITE_BUSY).
-    const writeBatch = (batch: ReadonlyArray<JournalWrite>) =>
+    const writeBatch = (batch: ReadonlyArray<JournalWrite>, alone: boolean) =>
       dialect === "postgres" && combinableEnd(batch, 0) === batch.length
         ? writeCombined(batch)
-        : writeInSegments(batch)
+        : writeInSegments(batch, alone)
 
     // The usual batch on PostgreSQL (step completions and run ends only): one combined statement,
     // without the generator of the general path.
@@ -374,7 +374,7 @@ export const makeWith = (
           : Effect.as(Effect.forEach(woken, notify, { discard: true }), done)
       })
 
-    const writeInSegments = (batch: ReadonlyArray<JournalWrite>) =>
+    const writeInSegments = (batch: ReadonlyArray<JournalWrite>, alone: boolean) =>
       Effect.gen(function*() {
         const results: Array<Exit.Exit<ReadonlyArray<unknown>, StoreUnavailable>> = []
         const steps: Array<StepValues> = []
@@ -408,7 +408,13 @@ export const makeWith = (
           }
           const touch = batch[start].touch
           if (touch._tag === "Statement") {
-            settle(batch[start], yield* touch.statement)
+            // A write alone whose touch is one statement (a start, usually) commits with it.
+            settle(
+              batch[start],
+              yield* (alone && Statement.isFragment(touch.statement)
+                ? autocommit(touch.statement as Statement.Statement<object>)
+                : touch.statement)
+            )
             start += 1
             continue
           }
@@ -451,7 +457,7 @@ export const makeWith = (
         batch[0].atomic !== true) || (dialect === "postgres" && combinableEnd(batch, 0) === batch.length)
       const unavailable = (error: SqlError) =>
         Effect.succeed(batch.map((write) => Exit.fail(storeUnavailable(write.operation, error))))
-      const once = alone ? writeBatch(batch) : transaction(writeBatch(batch))
+      const once = alone ? writeBatch(batch, true) : transaction(writeBatch(batch, false))
       return retryLazily(once, { schedule: Schedule.recurs(3), while: isDeadlock }).pipe(
         // Committed: wake this process's workers at once, without the round trip through the server.
         Effect.map(({ results, woken }) => {
