@@ -414,6 +414,15 @@ export const execute = <W extends Workflow.Any>(
           )
       })
 
+      // A journal row's identity: the run, and the step's place in it.
+      const stepOf = (slot: Execution.StepSlot) => ({
+        runId: run.id,
+        stepId: slot.stepId,
+        name: slot.name,
+        kind: slot.kind,
+        position: slot.position
+      })
+
       const execution: Execution.ExecutionService = {
         runId: run.id,
         workflow: run.workflow,
@@ -505,11 +514,7 @@ export const execute = <W extends Workflow.Any>(
             unwritten.push({
               owner,
               step: {
-                runId: run.id,
-                stepId: slot.stepId,
-                name: slot.name,
-                kind: slot.kind,
-                position: slot.position,
+                ...stepOf(slot),
                 result,
                 failed: exitTag === "Failure",
                 attempts: attempt?.attempt ?? earlier.length,
@@ -552,11 +557,7 @@ export const execute = <W extends Workflow.Any>(
                 store.takeSignal({
                   owner,
                   step: {
-                    runId: run.id,
-                    stepId: slot.stepId,
-                    name: slot.name,
-                    kind: slot.kind,
-                    position: slot.position,
+                    ...stepOf(slot),
                     attempts: 0,
                     startedAt: now,
                     finishedAt: now
