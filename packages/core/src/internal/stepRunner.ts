@@ -326,6 +326,40 @@ export const run = <A, E, R>(
         return Effect.exit(attemptEffect)
       }
 
+      // A successful attempt's end: its completion held by the engine, its compensation registered,
+      // then (made once the completion is held, not before: an engine reports a step's end when it
+      // is durable) its report.
+      const succeeded = (
+        attempt: number,
+        startedAt: number,
+        finishedAt: number,
+        result: { readonly encoded: unknown; readonly value: unknown }
+      ): Effect.Effect<A> => {
+        const value = result.value as A
+        const completed = execution.complete(
+          slot,
+          { attempt, startedAt, finishedAt, outcome: "success" },
+          result.encoded
+        )
+        if (compensation === undefined && silent) {
+          return Effect.as(completed, value)
+        }
+        return completed.pipe(
+          Effect.zipRight(compensate(value, finishedAt)),
+          Effect.zipRight(
+            silent ? Effect.void : Effect.suspend(() =>
+              execution.progress({
+                _tag: "StepSucceeded",
+                stepId: slot.stepId,
+                attempt,
+                durationMillis: finishedAt - startedAt
+              })
+            )
+          ),
+          Effect.as(value)
+        )
+      }
+
       // Every attempt after the first of this execution, and what the first one's end asks for when
       // it is not a plain success: recorded attempts replayed through the retry policy, what is left
       // of a backoff waited out, then attempts until the policy stops.
@@ -404,24 +438,7 @@ export const run = <A, E, R>(
             if (Exit.isSuccess(exit)) {
               const roundTrip = step.roundTripSuccess(exit.value)
               if (Either.isRight(roundTrip)) {
-                const value = roundTrip.right.value as A
-                yield* execution.complete(
-                  slot,
-                  { attempt, startedAt, finishedAt, outcome: "success" },
-                  roundTrip.right.encoded
-                )
-                if (compensation !== undefined) {
-                  yield* compensate(value, finishedAt)
-                }
-                if (!silent) {
-                  yield* execution.progress({
-                    _tag: "StepSucceeded",
-                    stepId: slot.stepId,
-                    attempt,
-                    durationMillis: finishedAt - startedAt
-                  })
-                }
-                return value
+                return yield* succeeded(attempt, startedAt, finishedAt, roundTrip.right)
               }
               if (!roundTrip.left.encoding) {
                 return yield* dieEncoding(
@@ -554,29 +571,7 @@ export const run = <A, E, R>(
               if (roundTrip === undefined || Either.isLeft(roundTrip)) {
                 return attempts(cut, { exit, attempt, startedAt, finishedAt })
               }
-              const value = roundTrip.right.value as A
-              const completed = execution.complete(
-                slot,
-                { attempt, startedAt, finishedAt, outcome: "success" },
-                roundTrip.right.encoded
-              )
-              if (compensation === undefined && silent) return Effect.as(completed, value)
-              return completed.pipe(
-                Effect.zipRight(compensate(value, finishedAt)),
-                // Reported once the completion is held (made then, not now): an engine reports a
-                // step's end when it is durable.
-                Effect.zipRight(
-                  silent ? Effect.void : Effect.suspend(() =>
-                    execution.progress({
-                      _tag: "StepSucceeded",
-                      stepId: slot.stepId,
-                      attempt,
-                      durationMillis: finishedAt - startedAt
-                    })
-                  )
-                ),
-                Effect.as(value)
-              )
+              return succeeded(attempt, startedAt, finishedAt, roundTrip.right)
             })
             return silent
               ? tried
