@@ -7,6 +7,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Engine from "./Engine.js"
 import type { LeaseLost, RunNotClaimable, RunSuspended, StoreUnavailable } from "./Errors.js"
@@ -63,14 +64,14 @@ export const claimAndExecute = <W extends Workflow.Any>(
     const children = new Map<string, Workflow.Any>()
     while (true) {
       const executed = yield* Effect.either(
-        Engine.execute(workflow, run, {
+        inOwnFiber(Engine.execute(workflow, run, {
           owner,
           leaseMillis,
           onProgress: options.onProgress,
           suspendAfter: options.suspendAfter,
           maxRecoveries: options.maxRecoveries,
           onChild: (child, id) => void children.set(id, child)
-        })
+        }))
       )
       if (Either.isRight(executed)) return executed.right
       if (executed.left._tag !== "RunSuspended") return yield* Effect.fail(executed.left)
@@ -107,3 +108,17 @@ export const claimAndExecute = <W extends Workflow.Any>(
       run = yield* store.claimRun({ id: runId, owner, leaseMillis, now: yield* Clock.currentTimeMillis })
     }
   })
+
+/**
+ * `effect` in a fiber of its own (an execution's workflow code runs in the fiber that executes
+ * it: its fiber-local state stays there), awaited; interrupting the wait interrupts it and waits
+ * for it to stop (the engine releases the run's lease as it does).
+ */
+const inOwnFiber = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.fork(restore(effect)), (fiber) =>
+      restore(Fiber.await(fiber)).pipe(
+        Effect.onInterrupt(() => Fiber.interrupt(fiber)),
+        Effect.flatten
+      ))
+  )
