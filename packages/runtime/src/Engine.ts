@@ -517,20 +517,25 @@ export const execute = <W extends Workflow.Any>(
           ),
         // Held back until something follows it (see `unwritten`).
         complete: (slot, attempt, result) => {
+          // Built field by field, not spread: every completion then has one shape (a run's hot path).
           const held = (now: number) => {
-            const earlier = attemptsByStep.get(slot.stepId) ?? []
+            const earlier = attemptsByStep.get(slot.stepId)
             const exitTag = (result as { readonly _tag?: string })._tag
             unwritten.push({
               owner,
               step: {
-                ...stepOf(slot),
+                runId: run.id,
+                stepId: slot.stepId,
+                name: slot.name,
+                kind: slot.kind,
+                position: slot.position,
                 result,
                 failed: exitTag === "Failure",
-                attempts: attempt?.attempt ?? earlier.length,
-                startedAt: earlier[0]?.startedAt ?? attempt?.startedAt ?? now,
+                attempts: attempt?.attempt ?? earlier?.length ?? 0,
+                startedAt: earlier?.[0]?.startedAt ?? attempt?.startedAt ?? now,
                 finishedAt: attempt?.finishedAt ?? now
               },
-              attempt: attempt === undefined ? undefined : { ...attempt, runId: run.id, stepId: slot.stepId },
+              attempt: attempt === undefined ? undefined : attemptRow(run.id, slot.stepId, attempt),
               now
             })
           }
@@ -927,6 +932,19 @@ export const execute = <W extends Workflow.Any>(
       }
     }
   }).pipe(withRunAnnotations(run)) as never
+
+/** An attempt of a step as the journal keeps it, with one shape whatever fields it has. */
+const attemptRow = (runId: string, stepId: string, attempt: Execution.AttemptRecord): AttemptRow => ({
+  runId,
+  stepId,
+  attempt: attempt.attempt,
+  startedAt: attempt.startedAt,
+  finishedAt: attempt.finishedAt,
+  outcome: attempt.outcome,
+  error: attempt.error,
+  delayMillis: attempt.delayMillis,
+  stopReason: attempt.stopReason
+})
 
 /**
  * The interruptor of a run's body stopped by its engine (see `execute`): a fiber id of no fiber,
