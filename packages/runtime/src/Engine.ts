@@ -982,11 +982,13 @@ export const logAnnotations = (run: RunRecord): Record<string, string> =>
 
 /** `logAnnotations(run)` added to the log annotations of the fiber (which must be the run's alone). */
 export const annotateRunFiber = (run: RunRecord): Effect.Effect<void> =>
-  FiberRef.update(FiberRef.currentLogAnnotations, (annotations) => {
-    let annotated = annotations
-    for (const [key, value] of Object.entries(logAnnotations(run))) annotated = HashMap.set(annotated, key, value)
-    return annotated
-  })
+  FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+    // One copy of the annotations, however many are added.
+    HashMap.mutate(annotations, (draft) => {
+      HashMap.set(draft, "runId", run.id)
+      HashMap.set(draft, "workflow", run.workflow)
+      if (run.correlationId !== undefined) HashMap.set(draft, "correlationId", run.correlationId)
+    }))
 
 /**
  * Runs `effect` with the run's log annotations, unless its fiber has them already (a worker puts
