@@ -273,6 +273,8 @@ export const makeWith = (
           UNION ALL SELECT id, lease_owner, TRUE AS finished, CAST(NULL AS TEXT) FROM finished
           UNION ALL SELECT CAST(NULL AS TEXT), CAST(NULL AS TEXT), FALSE, queue FROM woke`
     let combinedText: string | undefined
+    // The claim's statement text on PostgreSQL, by how many queues and workflows it names.
+    const claimTexts = new Map<string, string>()
 
     const combined = (segment: ReadonlyArray<JournalWrite>, alone: boolean) =>
       Effect.suspend(() => {
@@ -658,93 +660,25 @@ export const makeWith = (
         readonly alone: boolean
       }
     ): Effect.Effect<ReadonlyArray<RunRecord>, SqlError> => {
-      const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
-      const lock = sql.onDialectOrElse({
-        pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
-        orElse: () => sql.literal("")
-      })
-      // Each kind of claimable run through its own index, in its order, at most `limit`, locked
-      // (SKIP LOCKED): due sleepers (sleeping runs are not in the queued index, so many of them
-      // never slow a claim), queued runs, and runs whose lease expired. Read separately and merged:
-      // one condition with an OR of the kinds let the planner read every queued run of the queue
-      // and sort them all on each claim.
-      const dueSleepers = (limit: Statement.Fragment) =>
-        sql`SELECT id, wake_at FROM weft_runs
-          WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
-          ORDER BY wake_at, id
-          LIMIT ${limit}
-          ${lock}`
-      const queuedRuns = (limit: Statement.Fragment) =>
-        sql`SELECT id, priority, created_at FROM weft_runs
-          WHERE status = 'queued' AND queue IN ${sql.in(queues)} AND (wake_at IS NULL OR wake_at <= ${now}) ${known}
-          ORDER BY priority DESC, created_at, id
-          LIMIT ${limit}
-          ${lock}`
-      const expiredLeases = (limit: Statement.Fragment) =>
-        sql`SELECT id, priority, created_at FROM weft_runs
-          WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at <= ${now} ${known}
-          ORDER BY priority DESC, created_at, id
-          LIMIT ${limit}
-          ${lock}`
-      // SQLite: due sleepers first, in wake order; waking is not a recovery.
-      const wake = sql<RunRow>`UPDATE weft_runs
-          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-            reason = NULL, waiting_for = NULL, updated_at = ${now}
-          WHERE id IN (SELECT id FROM (${dueSleepers(sql`${take}`)}) sleepers)
-          RETURNING *`
-      // The runs claimed from the queue (not woken) with no recovery counted had never started
-      // (a claim of a started run counts one): their journal is empty, the engine need not read it.
-      const started = (rows: ReadonlyArray<RunRow>) =>
-        rows.map((row) => {
-          const run = toRun(row)
-          // A re-driven run starts again (no recovery counted) with part of its journal kept.
-          if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
-          return run
-        }).sort(claimOrder)
-      // SQLite, after the sleepers: queued runs and expired leases, in claim order, at most `limit`.
-      const start = (limit: Statement.Fragment) =>
-        sql<RunRow>`UPDATE weft_runs
-          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-            recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
-            started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
-          WHERE id IN (
-            SELECT id FROM (
-              SELECT id, priority, created_at FROM (${queuedRuns(limit)}) queued
-              UNION ALL
-              SELECT id, priority, created_at FROM (${expiredLeases(limit)}) expired
-            ) candidates
-            ORDER BY priority DESC, created_at, id
-            LIMIT ${limit})
-          RETURNING *`
-      // PostgreSQL: one UPDATE of the three kinds, merged (sleepers first) and cut at `take`; each
-      // row says whether it woke, for what the SET does to it (waking is not a recovery) and for the
-      // order the runs are handed back in. (Two UPDATEs in CTEs cost the server twice the work.)
-      const limit = sql`${take}`
-      const oneStatement = sql<RunRow & { readonly woke: boolean }>`${hot}UPDATE weft_runs
-          SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
-            recoveries = recoveries + CASE WHEN c.woke OR weft_runs.started_at IS NULL THEN 0 ELSE 1 END,
-            started_at = CASE WHEN c.woke THEN weft_runs.started_at ELSE COALESCE(weft_runs.started_at, ${now}) END,
-            waiting_for = CASE WHEN c.woke THEN NULL ELSE weft_runs.waiting_for END,
-            reason = NULL, updated_at = ${now}
-          FROM (
-            SELECT id, woke FROM (
-              SELECT id, TRUE AS woke, 0 AS kind, wake_at, 0 AS priority, CAST(0 AS BIGINT) AS created_at
-                FROM (${dueSleepers(limit)}) sleepers
-              UNION ALL
-              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (${queuedRuns(limit)}) queued
-              UNION ALL
-              SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (${expiredLeases(limit)}) expired
-            ) candidates
-            ORDER BY kind, wake_at, priority DESC, created_at, id
-            LIMIT ${take}
-          ) c
-          WHERE weft_runs.id = c.id
-          RETURNING weft_runs.*, c.woke`
+      // PostgreSQL, alone, on the direct path: the statement's text depends only on how many queues
+      // and workflows it names, so it is kept per shape and each claim only binds its values.
+      const direct = options.direct
+      if (dialect === "postgres" && alone && direct !== undefined) {
+        const shape = `${queues.length}/${workflows === undefined ? "-" : workflows.length}`
+        const params = claimParams(owner, now, leaseMillis, queues, workflows, take)
+        const text = claimTexts.get(shape)
+        if (text !== undefined) return Effect.map(direct(text, params), claimedOnPg)
+        // The first claim of a shape compiles the statement; its text is kept only if the values it
+        // binds are those `claimParams` gives (a guard against the two drifting apart).
+        const [compiled, bound] = statements().oneStatement.compile()
+        if (bound.length === params.length && bound.every((value, i) => value === params[i])) {
+          claimTexts.set(shape, compiled)
+        }
+        return Effect.map(direct(compiled, bound) as Effect.Effect<ReadonlyArray<ClaimedRow>, SqlError>, claimedOnPg)
+      }
+      const { oneStatement, start, wake } = statements()
       return dialect === "postgres" ?
-        Effect.map(alone ? autocommit(oneStatement) : oneStatement, (rows) => [
-          ...rows.filter((row) => row.woke).map(toRun).sort(wakeOrder),
-          ...started(rows.filter((row) => !row.woke))
-        ]) :
+        Effect.map(alone ? autocommit(oneStatement) : oneStatement, claimedOnPg) :
         Effect.flatMap(wake, (woken) =>
           woken.length >= take ?
             Effect.succeed(woken.map(toRun).sort(wakeOrder)) :
@@ -752,6 +686,101 @@ export const makeWith = (
               start(sql`${take - woken.length}`),
               (rows) => [...woken.map(toRun).sort(wakeOrder), ...started(rows)]
             ))
+
+      // The runs claimed from the queue (not woken) with no recovery counted had never started
+      // (a claim of a started run counts one): their journal is empty, the engine need not read it.
+      function started(rows: ReadonlyArray<RunRow>): Array<RunRecord> {
+        return rows.map((row) => {
+          const run = toRun(row)
+          // A re-driven run starts again (no recovery counted) with part of its journal kept.
+          if (run.recoveries === 0 && run.redriven === undefined) FreshRuns.mark(run)
+          return run
+        }).sort(claimOrder)
+      }
+
+      function claimedOnPg(rows: ReadonlyArray<ClaimedRow>): ReadonlyArray<RunRecord> {
+        return [
+          ...rows.filter((row) => row.woke).map(toRun).sort(wakeOrder),
+          ...started(rows.filter((row) => !row.woke))
+        ]
+      }
+
+      function statements() {
+        const known = workflows === undefined ? sql.literal("") : sql`AND workflow IN ${sql.in(workflows)}`
+        const lock = sql.onDialectOrElse({
+          pg: () => sql.literal("FOR UPDATE SKIP LOCKED"),
+          orElse: () => sql.literal("")
+        })
+        // Each kind of claimable run through its own index, in its order, at most `limit`, locked
+        // (SKIP LOCKED): due sleepers (sleeping runs are not in the queued index, so many of them
+        // never slow a claim), queued runs, and runs whose lease expired. Read separately and merged:
+        // one condition with an OR of the kinds let the planner read every queued run of the queue
+        // and sort them all on each claim.
+        const dueSleepers = (limit: Statement.Fragment) =>
+          sql`SELECT id, wake_at FROM weft_runs
+            WHERE status IN ('sleeping', 'waiting') AND queue IN ${sql.in(queues)} AND wake_at <= ${now} ${known}
+            ORDER BY wake_at, id
+            LIMIT ${limit}
+            ${lock}`
+        const queuedRuns = (limit: Statement.Fragment) =>
+          sql`SELECT id, priority, created_at FROM weft_runs
+            WHERE status = 'queued' AND queue IN ${sql.in(queues)} AND (wake_at IS NULL OR wake_at <= ${now}) ${known}
+            ORDER BY priority DESC, created_at, id
+            LIMIT ${limit}
+            ${lock}`
+        const expiredLeases = (limit: Statement.Fragment) =>
+          sql`SELECT id, priority, created_at FROM weft_runs
+            WHERE status = 'running' AND queue IN ${sql.in(queues)} AND lease_expires_at <= ${now} ${known}
+            ORDER BY priority DESC, created_at, id
+            LIMIT ${limit}
+            ${lock}`
+        // SQLite: due sleepers first, in wake order; waking is not a recovery.
+        const wake = sql<RunRow>`UPDATE weft_runs
+            SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+              reason = NULL, waiting_for = NULL, updated_at = ${now}
+            WHERE id IN (SELECT id FROM (${dueSleepers(sql`${take}`)}) sleepers)
+            RETURNING *`
+        // SQLite, after the sleepers: queued runs and expired leases, in claim order, at most `limit`.
+        const start = (limit: Statement.Fragment) =>
+          sql<RunRow>`UPDATE weft_runs
+            SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+              recoveries = recoveries + CASE WHEN started_at IS NULL THEN 0 ELSE 1 END,
+              started_at = COALESCE(started_at, ${now}), reason = NULL, updated_at = ${now}
+            WHERE id IN (
+              SELECT id FROM (
+                SELECT id, priority, created_at FROM (${queuedRuns(limit)}) queued
+                UNION ALL
+                SELECT id, priority, created_at FROM (${expiredLeases(limit)}) expired
+              ) candidates
+              ORDER BY priority DESC, created_at, id
+              LIMIT ${limit})
+            RETURNING *`
+        // PostgreSQL: one UPDATE of the three kinds, merged (sleepers first) and cut at `take`; each
+        // row says whether it woke, for what the SET does to it (waking is not a recovery) and for the
+        // order the runs are handed back in. (Two UPDATEs in CTEs cost the server twice the work.)
+        const limit = sql`${take}`
+        const oneStatement = sql<RunRow & { readonly woke: boolean }>`${hot}UPDATE weft_runs
+            SET status = 'running', lease_owner = ${owner}, lease_expires_at = ${now + leaseMillis},
+              recoveries = recoveries + CASE WHEN c.woke OR weft_runs.started_at IS NULL THEN 0 ELSE 1 END,
+              started_at = CASE WHEN c.woke THEN weft_runs.started_at ELSE COALESCE(weft_runs.started_at, ${now}) END,
+              waiting_for = CASE WHEN c.woke THEN NULL ELSE weft_runs.waiting_for END,
+              reason = NULL, updated_at = ${now}
+            FROM (
+              SELECT id, woke FROM (
+                SELECT id, TRUE AS woke, 0 AS kind, wake_at, 0 AS priority, CAST(0 AS BIGINT) AS created_at
+                  FROM (${dueSleepers(limit)}) sleepers
+                UNION ALL
+                SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (${queuedRuns(limit)}) queued
+                UNION ALL
+                SELECT id, FALSE, 1, CAST(NULL AS BIGINT), priority, created_at FROM (${expiredLeases(limit)}) expired
+              ) candidates
+              ORDER BY kind, wake_at, priority DESC, created_at, id
+              LIMIT ${take}
+            ) c
+            WHERE weft_runs.id = c.id
+            RETURNING weft_runs.*, c.woke`
+        return { oneStatement, start, wake }
+      }
     }
 
     const markKeyed = (name: string) =>
@@ -1555,6 +1584,33 @@ interface FenceValues {
   readonly owner: string
   readonly reason: string | null
   readonly now: number
+}
+
+/** A row the PostgreSQL claim returns: the run, and whether it woke (a due sleeper). */
+type ClaimedRow = RunRow & { readonly woke: boolean }
+
+/**
+ * The values the PostgreSQL claim binds, in the order of its text (see `claimOpen`): the lease and
+ * times, then for each kind of claimable run (due sleepers, queued runs, expired leases) its queues,
+ * the time, its workflows and the limit, and the limit of the whole.
+ */
+const claimParams = (
+  owner: string,
+  now: number,
+  leaseMillis: number,
+  queues: ReadonlyArray<string>,
+  workflows: ReadonlyArray<string> | undefined,
+  take: number
+): Array<unknown> => {
+  const params: Array<unknown> = [owner, now + leaseMillis, now, now]
+  for (let kind = 0; kind < 3; kind++) {
+    for (const queue of queues) params.push(queue)
+    params.push(now)
+    if (workflows !== undefined) { for (const workflow of workflows) params.push(workflow) }
+    params.push(take)
+  }
+  params.push(take)
+  return params
 }
 
 /** A row `combined` returns: a fence or an end that matched, or the queue of a parent woken. */
