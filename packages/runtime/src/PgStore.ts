@@ -71,7 +71,7 @@ export const layerWith = (
       // The pool of PgClient.make, with connections that prepare the store's hot statements.
       const connectTimeout = options.connectTimeout ?? Duration.seconds(5)
       const applicationName = options.applicationName ?? "weft"
-      // The pool, once open: the store's two hottest statements run on it directly (see `direct`).
+      // The pool while it is open: the store's hottest statements run on it directly (see `direct`).
       let opened: Pg.Pool | undefined
       const acquire = Effect.acquireRelease(
         Effect.suspend(() => {
@@ -94,7 +94,12 @@ export const layerWith = (
             })
           )
         }),
-        (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
+        (pool) =>
+          Effect.suspend(() => {
+            // Closed: a direct statement now fails as one through the client would.
+            if (opened === pool) opened = undefined
+            return Effect.promise(() => pool.end())
+          }).pipe(Effect.interruptible, Effect.timeoutOption(1000))
       ).pipe(
         Effect.timeoutFail({
           duration: connectTimeout,
