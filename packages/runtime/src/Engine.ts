@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
+import { identity } from "effect/Function"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -69,6 +70,11 @@ export interface ExecuteOptions {
    * leases with one), and tells the engine when the lease is lost or a cancellation was asked for.
    */
   readonly leaseKeeper?: LeaseKeeper.LeaseKeeper | undefined
+  /**
+   * The executing fiber carries the run's log annotations already (`annotateRunFiber`, as the
+   * worker does for each run's fiber): the engine does not look for them.
+   */
+  readonly annotated?: boolean | undefined
   /**
    * Told of each child run this run starts, with its workflow, so that the caller can execute it
    * (a worker then claims that workflow's runs too; `weft run` executes it here).
@@ -787,26 +793,28 @@ export const execute = <W extends Workflow.Any>(
         restore: <AX, EX, RX>(effect: Effect.Effect<AX, EX, RX>) => Effect.Effect<AX, EX, RX>
       ): Effect.Effect<Executed, StoreUnavailable | LeaseLost | RunSuspended> {
         // The completions held back when the body stopped: all written now but the last, which is
-        // handed back to go with the run's end.
-        const heldBack = Effect.suspend(() => {
-          const held = unwritten
-          unwritten = []
-          const last = held.pop()
-          return Effect.as(
-            Effect.forEach(
-              held,
-              (write) => retrying(`completing step ${write.step.stepId}`, store.completeStep(write)),
-              { discard: true }
-            ),
-            last
-          )
-        })
-        const writeHeldBack = Effect.flatMap(heldBack, (last) =>
-          last === undefined
-            ? Effect.void
-            : retrying(`completing step ${last.step.stepId}`, store.completeStep(last))).pipe(
-            Effect.zipRight(reportHeld)
-          )
+        // handed back to go with the run's end. (Built when needed: the common end needs neither.)
+        const heldBack = () =>
+          Effect.suspend(() => {
+            const held = unwritten
+            unwritten = []
+            const last = held.pop()
+            return Effect.as(
+              Effect.forEach(
+                held,
+                (write) => retrying(`completing step ${write.step.stepId}`, store.completeStep(write)),
+                { discard: true }
+              ),
+              last
+            )
+          })
+        const writeHeldBack = () =>
+          Effect.flatMap(heldBack(), (last) =>
+            last === undefined
+              ? Effect.void
+              : retrying(`completing step ${last.step.stepId}`, store.completeStep(last))).pipe(
+              Effect.zipRight(reportHeld)
+            )
         const recordEnd = (
           exit: Exit.Exit<unknown, unknown>,
           failedAs: "failed" | "cancelled",
@@ -834,7 +842,7 @@ export const execute = <W extends Workflow.Any>(
               const ended = recordEnd(exit, failedAs, now, last)
               return heldEvents.length === 0 ? ended : Effect.zipLeft(ended, reportHeld)
             }
-            return Effect.flatMap(heldBack, (last) =>
+            return Effect.flatMap(heldBack(), (last) =>
               Effect.flatMap(
                 Clock.currentTimeMillis,
                 (at) => recordEnd(exit, failedAs, failedAs === "failed" ? now : at, last)
@@ -886,7 +894,7 @@ export const execute = <W extends Workflow.Any>(
             const children = waits.flatMap((wait) => (wait.child === undefined ? [] : [wait.child]))
             const reason = [...new Set(waits.map((wait) => wait.reason))].join("; ")
             settled()
-            yield* writeHeldBack
+            yield* writeHeldBack()
             const status = yield* retrying(
               "suspending",
               store.suspendRun({ id: run.id, owner, wakeAt, signals, children, reason, now })
@@ -931,7 +939,7 @@ export const execute = <W extends Workflow.Any>(
         })
       }
     }
-  }).pipe(withRunAnnotations(run)) as never
+  }).pipe(options.annotated === true ? identity : withRunAnnotations(run)) as never
 
 /** An attempt of a step as the journal keeps it, with one shape whatever fields it has. */
 const attemptRow = (runId: string, stepId: string, attempt: Execution.AttemptRecord): AttemptRow => ({

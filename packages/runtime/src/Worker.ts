@@ -236,6 +236,7 @@ const startAs = <W extends Workflow.Any>(
     const executeOne = (workflow: Workflow.Any, run: RunRecord, freeSlot: () => void): Effect.Effect<void> => {
       const executed = Engine.execute(workflow, run, {
         leaseKeeper,
+        annotated: true,
         onChild: learn,
         owner,
         leaseMillis,
