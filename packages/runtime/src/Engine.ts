@@ -731,6 +731,9 @@ export const execute = <W extends Workflow.Any>(
         Effect.withFiberRuntime<Executed, StoreUnavailable | LeaseLost | RunSuspended, Workflow.Requirements<W>>(
           (fiber) => {
             runFiber = fiber
+            // From here on a stop reaches the body: one sent before it begins is taken as soon as
+            // its interruptible region starts, and it never runs.
+            bodyRunning = true
             const keeper = options.leaseKeeper
             keeper?.hold(run.id, {
               lost: (error) =>
@@ -764,10 +767,7 @@ export const execute = <W extends Workflow.Any>(
                   ? recorded
                   : Effect.zipRight(FiberRef.set(FiberRef.interruptedCause, Cause.empty), recorded)
               })
-            const started = Effect.sync(() => {
-              bodyRunning = true
-            })
-            if (keeper !== undefined) return Effect.zipRight(started, Effect.flatMap(inBody, afterBody))
+            if (keeper !== undefined) return Effect.flatMap(inBody, afterBody)
             // No keeper (a run executed alone, `weft run`): a heartbeat of its own, beside the body.
             const heartbeatFiber = Effect.fork(restore(
               Effect.catchAll(heartbeat(stopBody), (error) =>
@@ -777,10 +777,7 @@ export const execute = <W extends Workflow.Any>(
                 }))
             ))
             return Effect.flatMap(heartbeatFiber, (beating) =>
-              Effect.zipRight(
-                started,
-                Effect.flatMap(inBody, (exit) => Effect.zipRight(Fiber.interrupt(beating), afterBody(exit)))
-              ))
+              Effect.flatMap(inBody, (exit) => Effect.zipRight(Fiber.interrupt(beating), afterBody(exit))))
           }
         )
       )
@@ -802,7 +799,8 @@ export const execute = <W extends Workflow.Any>(
             return Effect.as(
               Effect.forEach(
                 held,
-                (write) => retrying(`completing step ${write.step.stepId}`, store.completeStep(write)),
+                (write) =>
+                  retrying(`completing step ${write.step.stepId}`, store.completeStep(write)),
                 { discard: true }
               ),
               last
