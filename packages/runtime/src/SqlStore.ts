@@ -279,14 +279,14 @@ export const makeWith = (
     const combined = (segment: ReadonlyArray<JournalWrite>, alone: boolean) =>
       Effect.suspend(() => {
         // Rows built field by field (one shape each, serialized on V8's fast path); a write's key
-        // is its kind, run and owner (NUL never occurs in a PostgreSQL text value).
+        // is its kind and its fence key.
         const fences = new Map<string, { run_id: string; owner: string; reason: string | null; now: number }>()
         const finishes: Array<CombinedFinish> = []
         const steps: Array<CombinedStep> = []
         const attempts: Array<CombinedAttempt> = []
         for (const write of segment) {
           if (write.touch._tag === "Fence") {
-            fences.set(`${write.runId}\u0000${write.owner}`, {
+            fences.set(fenceKey(write.runId, write.owner), {
               run_id: write.runId,
               owner: write.owner,
               reason: write.touch.reason,
@@ -327,12 +327,12 @@ export const makeWith = (
           const woken: Array<string> = []
           for (const row of rows) {
             if (row.queue !== null && row.queue !== undefined) woken.push(row.queue)
-            else matched.add(`${row.finished ? "x" : "f"}${row.id}\u0000${row.lease_owner}`)
+            else matched.add(`${row.finished ? "x" : "f"}${fenceKey(row.id, row.lease_owner)}`)
           }
           return {
             woken,
             answers: segment.map((write) =>
-              matched.has(`${write.touch._tag === "Fence" ? "f" : "x"}${write.runId}\u0000${write.owner}`)
+              matched.has(`${write.touch._tag === "Fence" ? "f" : "x"}${fenceKey(write.runId, write.owner)}`)
                 ? [write.runId]
                 : []
             )
@@ -1657,7 +1657,9 @@ interface FencedRow {
   readonly lease_owner: string
 }
 
-const fenceKey = (runId: string, owner: string): string => JSON.stringify([runId, owner])
+// A (run, owner) pair as one string, unambiguous whatever the two hold (the run id's length first),
+// and cheap: it is made for every write of a batch and every row of its answer.
+const fenceKey = (runId: string, owner: string): string => `${runId.length}:${runId}${owner}`
 
 // Rows for `sql.insert`, keys in column order, every column present (NULL, not undefined).
 type StepValues = {
