@@ -1,4 +1,4 @@
--- weft's PostgreSQL schema after every migration (latest version 11).
+-- weft's PostgreSQL schema after every migration (latest version 12).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 -- bootstrap (created by the migrator itself)
@@ -187,3 +187,11 @@ DROP INDEX weft_runs_runnable;
 CREATE INDEX weft_runs_status ON weft_runs (status, created_at) WHERE status NOT IN ('queued', 'succeeded');
 
 DROP INDEX weft_runs_claim;
+
+-- version 12: journal rows without foreign keys; first successful attempts kept in the step row
+
+ALTER TABLE weft_steps DROP CONSTRAINT weft_steps_run_id_fkey;
+
+ALTER TABLE weft_attempts DROP CONSTRAINT weft_attempts_run_id_fkey;
+
+ALTER TABLE weft_steps ADD COLUMN attempt_implied SMALLINT NOT NULL DEFAULT 0 CHECK (attempt_implied IN (0, 1));

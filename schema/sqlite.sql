@@ -1,4 +1,4 @@
--- weft's SQLite schema after every migration (latest version 11).
+-- weft's SQLite schema after every migration (latest version 12).
 -- Generated: do not edit. Regenerate with: npx tsx --conditions @weft/source packages/runtime/test/dumpSchema.ts
 
 CREATE TABLE weft_attempts (
@@ -130,6 +130,6 @@ CREATE TABLE weft_steps (
   failed INTEGER NOT NULL CHECK (failed IN (0, 1)),
   attempts INTEGER NOT NULL,
   started_at INTEGER NOT NULL,
-  finished_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL, attempt_implied INTEGER NOT NULL DEFAULT 0 CHECK (attempt_implied IN (0, 1)),
   PRIMARY KEY (run_id, step_id)
 ) STRICT;

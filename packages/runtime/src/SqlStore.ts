@@ -27,6 +27,7 @@ import {
 } from "./Errors.js"
 import * as FreshRuns from "./internal/FreshRuns.js"
 import * as GroupCommit from "./internal/GroupCommit.js"
+import * as ImpliedAttempts from "./internal/impliedAttempts.js"
 import { canonicalJson, decodeJson, encodeJson } from "./internal/json.js"
 import { claimOrder } from "./internal/order.js"
 import * as PgListener from "./internal/PgListener.js"
@@ -250,12 +251,13 @@ export const makeWith = (
                 OR strpos(weft_runs.waiting_for, chr(10) || 'child/' || finished.id || chr(10)) > 0)
             RETURNING weft_runs.queue),
           steps AS (INSERT INTO weft_steps
-              (run_id, step_id, name, kind, position, result, failed, attempts, started_at, finished_at)
+              (run_id, step_id, name, kind, position, result, failed, attempts, started_at, finished_at,
+                attempt_implied)
             SELECT s.run_id, s.step_id, s.name, s.kind, s.position, s.result, s.failed, s.attempts, s.started_at,
-              s.finished_at
+              s.finished_at, s.attempt_implied
             FROM json_to_recordset(${sv}::json) AS s(owner TEXT, run_id TEXT, step_id TEXT,
               name TEXT, kind TEXT, position INTEGER, result TEXT, failed SMALLINT, attempts INTEGER,
-              started_at BIGINT, finished_at BIGINT)
+              started_at BIGINT, finished_at BIGINT, attempt_implied SMALLINT)
             WHERE EXISTS (SELECT 1 FROM fenced WHERE fenced.id = s.run_id AND fenced.lease_owner = s.owner)
               OR EXISTS (SELECT 1 FROM finished WHERE finished.id = s.run_id AND finished.lease_owner = s.owner)
             ON CONFLICT DO NOTHING),
@@ -810,23 +812,36 @@ export const makeWith = (
           WHERE id = ${id} AND status IN ('failed', 'cancelled') RETURNING *`
         if (locked.length === 0) return undefined
         const before = locked[0]
-        const steps = yield* sql<Pick<StepRow, "step_id" | "name" | "kind" | "position" | "failed" | "finished_at">>`
-          SELECT step_id, name, kind, position, failed, finished_at FROM weft_steps WHERE run_id = ${id}`
+        const steps = yield* sql<Omit<StepRow, "result">>`
+          SELECT run_id, step_id, name, kind, position, failed, attempts, started_at, finished_at, attempt_implied
+          FROM weft_steps WHERE run_id = ${id}`
         const attempts = yield* sql<{ readonly step_id: string; readonly attempt: number | string }>`
           SELECT step_id, MAX(attempt) AS attempt FROM weft_attempts WHERE run_id = ${id} GROUP BY step_id`
+        const entries = steps.map((row) => ({
+          runId: row.run_id,
+          stepId: row.step_id,
+          name: row.name,
+          kind: row.kind as Execution.StepKind,
+          position: Number(row.position),
+          failed: Number(row.failed) === 1 || row.failed === true,
+          attempts: Number(row.attempts),
+          startedAt: Number(row.started_at),
+          finishedAt: Number(row.finished_at)
+        }))
+        // The attempts the step rows stand for (see ImpliedAttempts) are history too.
+        const implied = entries.filter((_, i) => isImplied(steps[i])).map(ImpliedAttempts.of)
         const plan = Redrive.plan(
-          steps.map((row) => ({
-            stepId: row.step_id,
-            name: row.name,
-            kind: row.kind as Execution.StepKind,
-            position: Number(row.position),
-            failed: Number(row.failed) === 1 || row.failed === true,
-            finishedAt: Number(row.finished_at)
-          })),
-          attempts.map((row) => ({ stepId: row.step_id, attempt: Number(row.attempt) })),
+          entries,
+          [...attempts.map((row) => ({ stepId: row.step_id, attempt: Number(row.attempt) })), ...implied],
           from
         )
         if ("unknownStep" in plan) return plan
+        // A discarded step's row goes, and with it what it implied: that attempt gets a row of its own.
+        const discardedSet = new Set(plan.discarded)
+        yield* insertRows(
+          "weft_attempts",
+          implied.filter((attempt) => discardedSet.has(attempt.stepId)).map(attemptValues)
+        )
         for (const chunk of chunksOf(plan.discarded, 500)) {
           yield* sql`DELETE FROM weft_steps WHERE run_id = ${id} AND step_id IN ${sql.in(chunk)}`
           // A signal a discarded step had taken goes back to the mailbox, for the step to take again.
@@ -1325,7 +1340,7 @@ export const makeWith = (
               if (taken.length === 0) return [{ taken: false }]
               const payload = decodeJson(taken[0].payload)
               yield* insertRows("weft_steps", [
-                stepValues({ ...step, result: { _tag: "Success", value: payload }, failed: false })
+                stepValues({ ...step, result: { _tag: "Success", value: payload }, failed: false }, undefined)
               ])
               return [{ taken: true, payload }]
             }))
@@ -1421,8 +1436,10 @@ export const makeWith = (
             owner,
             finish: { status: outcome.status, output, failure, now },
             // The last step's completion: its rows are written when the end is.
-            step: step === undefined ? undefined : stepValues(step.step),
-            attempt: step?.attempt === undefined ? undefined : attemptValues(step.attempt),
+            step: step === undefined ? undefined : stepValues(step.step, step.attempt),
+            attempt: step?.attempt === undefined || ImpliedAttempts.implied(step.step, step.attempt)
+              ? undefined
+              : attemptValues(step.attempt),
             // Not folded into a combined statement (SQLite, or a batch that cannot combine): the end
             // and a parent's wake are two statements in one transaction.
             atomic: true,
@@ -1436,14 +1453,20 @@ export const makeWith = (
 
       // Two reads without a snapshot: the journal is read by the run's owner, and every other
       // writer is fenced out, so nothing can land between them.
+      // A step's first successful attempt is given back from its step row (see ImpliedAttempts).
       readJournal: (runId) =>
         Effect.all({
-          steps: sql<StepRow>`${hot}SELECT * FROM weft_steps WHERE run_id = ${runId} ORDER BY position, step_id`.pipe(
-            Effect.map((rows) => rows.map(toStep))
-          ),
+          steps: sql<StepRow>`${hot}SELECT * FROM weft_steps WHERE run_id = ${runId} ORDER BY position, step_id`,
           attempts: sql<AttemptRowRow>`${hot}SELECT * FROM weft_attempts WHERE run_id = ${runId}
-            ORDER BY step_id, attempt`.pipe(Effect.map((rows) => rows.map(toAttempt)))
-        }).pipe(mapErrors("readJournal")),
+            ORDER BY step_id, attempt`
+        }).pipe(
+          Effect.map((rows) => {
+            const steps = rows.steps.map(toStep)
+            const implied = steps.filter((_, i) => isImplied(rows.steps[i])).map(ImpliedAttempts.of)
+            return { steps, attempts: ImpliedAttempts.restore(rows.attempts.map(toAttempt), implied) }
+          }),
+          mapErrors("readJournal")
+        ),
 
       redriveRun: ({ by, from, id, now, reason }) =>
         Effect.gen(function*() {
@@ -1513,8 +1536,10 @@ export const makeWith = (
             runId: step.runId,
             owner,
             touch: { _tag: "Fence", reason: null, now },
-            step: stepValues(step),
-            attempt: attempt === undefined ? undefined : attemptValues(attempt)
+            step: stepValues(step, attempt),
+            attempt: attempt === undefined || ImpliedAttempts.implied(step, attempt)
+              ? undefined
+              : attemptValues(attempt)
           })
         )
     }
@@ -1636,6 +1661,7 @@ const combinedStep = (step: StepValues, owner: string): CombinedStep => ({
   attempts: step.attempts,
   started_at: step.started_at,
   finished_at: step.finished_at,
+  attempt_implied: step.attempt_implied,
   owner
 })
 
@@ -1673,6 +1699,8 @@ type StepValues = {
   readonly attempts: number
   readonly started_at: number
   readonly finished_at: number
+  /** 1 when the row also stands for the step's final attempt, which then has no row (ImpliedAttempts). */
+  readonly attempt_implied: number
 }
 type AttemptValues = {
   readonly run_id: string
@@ -1686,7 +1714,8 @@ type AttemptValues = {
   readonly stop_reason: string | null
 }
 
-const stepValues = (step: StepRecord): StepValues => ({
+// `attempt`: the final attempt written with the step, if any.
+const stepValues = (step: StepRecord, attempt: AttemptRow | undefined): StepValues => ({
   run_id: step.runId,
   step_id: step.stepId,
   name: step.name,
@@ -1696,7 +1725,8 @@ const stepValues = (step: StepRecord): StepValues => ({
   failed: step.failed ? 1 : 0,
   attempts: step.attempts,
   started_at: step.startedAt,
-  finished_at: step.finishedAt
+  finished_at: step.finishedAt,
+  attempt_implied: attempt !== undefined && ImpliedAttempts.implied(step, attempt) ? 1 : 0
 })
 
 const attemptValues = (attempt: AttemptRow): AttemptValues => ({
@@ -1762,6 +1792,7 @@ interface RunRow {
 }
 
 interface StepRow {
+  readonly attempt_implied: number | string | boolean
   readonly run_id: string
   readonly step_id: string
   readonly name: string
@@ -1875,6 +1906,9 @@ const claimTimes = (
 
 /** How often a process reads weft_queues again, to learn of limits another process declared. */
 export const queueRefreshMillis = 1_000
+
+const isImplied = (row: Pick<StepRow, "attempt_implied">): boolean =>
+  Number(row.attempt_implied) === 1 || row.attempt_implied === true
 
 const toStep = (row: StepRow): StepRecord => ({
   runId: row.run_id,

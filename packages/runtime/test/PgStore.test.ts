@@ -26,7 +26,7 @@ import type { StoreService } from "../src/Store.js"
 import { Store } from "../src/Store.js"
 import { pgCatalogSchema, pgSchema, regenerateCommand, schemaDirectory } from "./dumpSchema.js"
 import { type Interval, maxOverlap, maxOverlapBy } from "./intervals.js"
-import { complete, createClaimed, fencedOutWriteInBatch, T0, untilSuspended } from "./journalRows.js"
+import { attempt, complete, createClaimed, fencedOutWriteInBatch, step, T0, untilSuspended } from "./journalRows.js"
 import { createDatabase, dropDatabase, query, uniqueName, useTestDatabase, withDatabase } from "./pg.js"
 import { storeConformance } from "./StoreConformance.js"
 
@@ -140,6 +140,38 @@ describe("PgStore", () => {
         )
         expect(run).toMatchObject({ createdAt: T0, startedAt: T0, leaseExpiresAt: T0 + 1000, priority: 0 })
         expect(typeof run.createdAt).toBe("number")
+      }))
+  })
+
+  describe("journal rows", () => {
+    it.effect("a step that succeeded at its first try is one row: its attempt is kept in it and read back", () =>
+      Effect.gen(function*() {
+        const url = yield* freshSchema
+        const { attempts, journal, steps } = yield* withStore(
+          url,
+          Effect.gen(function*() {
+            const store = yield* Store
+            const sql = yield* SqlClient.SqlClient
+            yield* createClaimed(store, ["r"])
+            yield* complete(store, "r", 0)
+            // The last step goes with the run's end, through the combined statement.
+            yield* store.finishRun({
+              id: "r",
+              owner: "w1",
+              outcome: { status: "succeeded", output: null },
+              now: T0 + 9,
+              step: { step: step("r", 1), attempt: attempt("r", 1) }
+            })
+            return {
+              steps: yield* sql`SELECT step_id, attempt_implied FROM weft_steps WHERE run_id = 'r' ORDER BY step_id`,
+              attempts: yield* sql`SELECT step_id FROM weft_attempts WHERE run_id = 'r'`,
+              journal: yield* store.readJournal("r")
+            }
+          })
+        )
+        expect(steps).toEqual([{ step_id: "s0", attempt_implied: 1 }, { step_id: "s1", attempt_implied: 1 }])
+        expect(attempts).toEqual([])
+        expect(journal.attempts).toEqual([attempt("r", 0), attempt("r", 1)])
       }))
   })
 

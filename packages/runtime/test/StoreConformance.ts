@@ -1324,6 +1324,61 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
       )
 
       test(
+        "reads back every step's final attempt as written: at the first try, after retries, with the run's end",
+        Effect.gen(function*() {
+          const store = yield* Store
+          yield* claimed()
+          // At the first try: the attempt began and ended with the step (a SQL store keeps it in the step row).
+          const first = attempt({ stepId: "reserve" })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ stepId: "reserve", name: "reserve" }),
+            attempt: first,
+            now: T0 + 20
+          })
+          // After a retry: the final attempt began after the step did.
+          const failed = attempt({
+            startedAt: T0 + 21,
+            finishedAt: T0 + 22,
+            outcome: "failure",
+            error: { _tag: "GatewayTimeout" },
+            delayMillis: 5
+          })
+          yield* store.recordAttempt({ owner: "w1", attempt: failed, reason: "backing off", now: T0 + 22 })
+          const retried = attempt({ attempt: 2, startedAt: T0 + 27, finishedAt: T0 + 30 })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ position: 1, attempts: 2, startedAt: T0 + 21, finishedAt: T0 + 30 }),
+            attempt: retried,
+            now: T0 + 30
+          })
+          // A success whose attempt says more than the step (a stop reason) keeps its own row.
+          const noted = attempt({ stepId: "notify", startedAt: T0 + 31, finishedAt: T0 + 32, stopReason: "noted" })
+          yield* store.completeStep({
+            owner: "w1",
+            step: step({ stepId: "notify", name: "notify", position: 2, startedAt: T0 + 31, finishedAt: T0 + 32 }),
+            attempt: noted,
+            now: T0 + 32
+          })
+          // The last step's completion, written with the run's end.
+          const last = attempt({ stepId: "ship", startedAt: T0 + 40, finishedAt: T0 + 41 })
+          yield* store.finishRun({
+            id: "run-1",
+            owner: "w1",
+            outcome: { status: "succeeded", output: null },
+            now: T0 + 41,
+            step: {
+              step: step({ stepId: "ship", name: "ship", position: 3, startedAt: T0 + 40, finishedAt: T0 + 41 }),
+              attempt: last
+            }
+          })
+          const journal = yield* store.readJournal("run-1")
+          expect(journal.attempts).toEqual([failed, retried, noted, first, last])
+          expect(journal.steps.map((s) => s.attempts)).toEqual([1, 2, 1, 1])
+        })
+      )
+
+      test(
         "keeps each run's journal to itself",
         Effect.gen(function*() {
           const store = yield* Store
@@ -1744,6 +1799,7 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
         "from the start: the whole journal is discarded, the attempts kept",
         Effect.gen(function*() {
           const store = yield* failedRun
+          const journalBefore = yield* store.readJournal("run-1")
           const { redrive, run } = yield* store.redriveRun({
             id: "run-1",
             from: "start",
@@ -1755,6 +1811,8 @@ export const storeConformance = (name: string, makeLayer: () => Layer.Layer<Stor
           expect(run.redriven?.priorAttempts).toEqual({ reserve: 1, charge: 2 })
           const journal = yield* store.readJournal("run-1")
           expect(journal.steps).toEqual([])
+          // Every attempt stays, the first try of a discarded step that succeeded at once included.
+          expect(journal.attempts).toEqual(journalBefore.attempts)
           expect(journal.attempts).toHaveLength(3)
         })
       )
