@@ -26,7 +26,16 @@ import type { StoreService } from "../src/Store.js"
 import { Store } from "../src/Store.js"
 import { pgCatalogSchema, pgSchema, regenerateCommand, schemaDirectory } from "./dumpSchema.js"
 import { type Interval, maxOverlap, maxOverlapBy } from "./intervals.js"
-import { attempt, complete, createClaimed, fencedOutWriteInBatch, step, T0, untilSuspended } from "./journalRows.js"
+import {
+  attempt,
+  complete,
+  createClaimed,
+  fencedOutWriteInBatch,
+  journalAtVersion11,
+  step,
+  T0,
+  untilSuspended
+} from "./journalRows.js"
 import { createDatabase, dropDatabase, query, uniqueName, useTestDatabase, withDatabase } from "./pg.js"
 import { storeConformance } from "./StoreConformance.js"
 
@@ -102,6 +111,17 @@ describe("PgStore", () => {
           expect(seen.applied).toEqual(everyMigration)
         }
       }).pipe(Effect.scoped))
+
+    it.effect("a journal written at version 11 reads the same after the upgrade", () =>
+      Effect.gen(function*() {
+        const url = yield* freshSchema
+        const written = yield* Effect.flatMap(SqlClient.SqlClient, (sql) => journalAtVersion11(sql, "pg")).pipe(
+          Effect.provide(pgClient(url))
+        )
+        const journal = yield* withStore(url, Effect.flatMap(Store, (store) => store.readJournal("old")))
+        expect(journal).toEqual({ steps: [written.step], attempts: [written.attempt] })
+        expect(yield* withStore(url, applied)).toEqual(everyMigration)
+      }))
 
     it.effect("refuses a database migrated by a newer weft with SchemaTooNew", () =>
       Effect.gen(function*() {

@@ -2,6 +2,7 @@
  * The SQLite store: the store contract on a real temporary file, then what only SQLite has
  * (pragmas, migrations on a shared file, opening errors, the committed schema dump).
  */
+import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -18,6 +19,7 @@ import * as Migrations from "../src/Migrations.js"
 import * as SqliteStore from "../src/SqliteStore.js"
 import { Store } from "../src/Store.js"
 import { freshSqliteSchema, pgSchema, regenerateCommand, schemaDirectory } from "./dumpSchema.js"
+import { journalAtVersion11 } from "./journalRows.js"
 import { storeConformance } from "./StoreConformance.js"
 
 /** A scoped temporary directory, removed with everything in it when the scope closes. */
@@ -262,6 +264,17 @@ describe("SqliteStore", () => {
         expect(schemaAgain).toEqual(schema)
         // Reopening runs the migrator again, and it still finds nothing to do.
         expect(yield* withStore(filename, Migrations.applied)).toEqual(first)
+      }))
+
+    it.scoped("a journal written at version 11 reads the same after the upgrade", () =>
+      Effect.gen(function*() {
+        const filename = Path.join(yield* tempDirectory, "weft.db")
+        const written = yield* Effect.scoped(
+          Effect.flatMap(SqliteClient.make({ filename }), (sql) => journalAtVersion11(sql, "sqlite"))
+        ).pipe(Effect.provide(Reactivity.layer))
+        const journal = yield* withStore(filename, Effect.flatMap(Store, (store) => store.readJournal("old")))
+        expect(journal).toEqual({ steps: [written.step], attempts: [written.attempt] })
+        expect(yield* withStore(filename, applied)).toEqual(everyMigration)
       }))
 
     it.scoped("two stores opened at once on the same new file both succeed", () =>

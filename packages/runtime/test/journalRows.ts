@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberStatus from "effect/FiberStatus"
 import * as Option from "effect/Option"
+import * as Migrations from "../src/Migrations.js"
 import type { AttemptRow, StepRecord, StoreService } from "../src/Store.js"
 
 export const T0 = 1_700_000_000_000
@@ -121,4 +122,30 @@ export const fencedOutWriteInBatch = (
     expect((yield* store.readJournal("c")).steps.map((s) => s.stepId)).toEqual(["s0"])
     const b = Option.getOrThrow(yield* store.getRun("b"))
     expect(b).toMatchObject({ leaseOwner: "w2", reason: undefined, updatedAt: T0 + 2 })
+  })
+
+/**
+ * Builds the schema as weft stood at version 11 (before attempts could be kept in step rows) on a
+ * raw connection, and writes there what weft wrote then for a run whose step succeeded at its first
+ * try: a step row and its attempt row. Returns the attempt, as the journal must read it back.
+ */
+export const journalAtVersion11 = (sql: SqlClient.SqlClient, dialect: "sqlite" | "pg") =>
+  Effect.gen(function*() {
+    for (const statement of Migrations.statements(Migrations.bootstrap[dialect])) yield* sql.unsafe(statement)
+    for (const migration of Migrations.migrations.filter((m) => m.version <= 11)) {
+      for (const statement of Migrations.statements(migration[dialect])) yield* sql.unsafe(statement)
+      yield* sql`INSERT INTO weft_migrations (version, name, applied_at)
+        VALUES (${migration.version}, ${migration.name}, ${T0})`
+    }
+    yield* sql`INSERT INTO weft_runs (id, workflow, version, status, queue, priority, created_at, updated_at)
+      VALUES ('old', 'w', '1', 'succeeded', 'default', 0, ${T0}, ${T0})`
+    const old = step("old", 0)
+    yield* sql`INSERT INTO weft_steps (run_id, step_id, name, kind, position, result, failed, attempts,
+        started_at, finished_at)
+      VALUES ('old', ${old.stepId}, ${old.name}, 'step', 0, '{"_tag":"Success","value":0}', 0, 1,
+        ${old.startedAt}, ${old.finishedAt})`
+    const row = attempt("old", 0)
+    yield* sql`INSERT INTO weft_attempts (run_id, step_id, attempt, started_at, finished_at, outcome)
+      VALUES ('old', ${row.stepId}, 1, ${row.startedAt}, ${row.finishedAt}, 'success')`
+    return { step: old, attempt: row }
   })
