@@ -116,9 +116,9 @@ export const storageRetry: Schedule.Schedule<unknown, StoreUnavailable> = Schedu
   )
 
 /**
- * Retries `effect` while it fails with StoreUnavailable, on `schedule`, logging each failure; any
- * other error fails at once. `onRetry` hears that a retry happened: a write retried after a commit
- * whose answer was lost may find its own earlier effect.
+ * Retries `effect` while it fails with a StoreUnavailable that may pass (not `permanent`), on
+ * `schedule`, logging each failure; any other error fails at once. `onRetry` hears that a retry
+ * happened: a write retried after a commit whose answer was lost may find its own earlier effect.
  */
 export const retryStorage = <A, E>(
   effect: Effect.Effect<A, E | StoreUnavailable>,
@@ -136,13 +136,17 @@ export const retryStorage = <A, E>(
   // would, the schedule seeing that first failure too (see retryLazily).
   return retryLazily(effect, {
     schedule: schedule as Schedule.Schedule<unknown, E | StoreUnavailable>,
-    while: isStoreUnavailable,
+    while: isPassing,
     onFailure: logged
   })
 }
 
-const isStoreUnavailable = (error: unknown): error is StoreUnavailable =>
-  typeof error === "object" && error !== null && (error as { readonly _tag?: unknown })._tag === "StoreUnavailable"
+// A StoreUnavailable that may pass: one the database marked permanent (it refused the statement
+// itself) is not retried, so that a bug or a broken schema surfaces at once.
+const isPassing = (error: unknown): error is StoreUnavailable =>
+  typeof error === "object" && error !== null &&
+  (error as { readonly _tag?: unknown })._tag === "StoreUnavailable" &&
+  (error as { readonly permanent?: unknown }).permanent !== true
 
 /** The result of executing a run to its end. */
 export interface Executed {

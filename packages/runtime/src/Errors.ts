@@ -5,10 +5,21 @@
 import { Failure } from "@weft/core"
 import * as Schema from "effect/Schema"
 
-/** The store could not do `operation` (after the runtime's own retries, where it has them). */
+/**
+ * The store could not do `operation` (after the runtime's own retries, where it has them).
+ * `permanent`: the database refused the statement itself (a constraint, a missing table or column,
+ * a value it cannot take, a corrupt file), so trying again cannot help: the runtime's storage
+ * retries give up at once instead of retrying for minutes. Absent means it may pass (a dropped
+ * connection, a restart, a lock, a full disk).
+ */
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>("@weft/runtime/StoreUnavailable")(
   "StoreUnavailable",
-  { operation: Schema.String, detail: Schema.String, cause: Schema.optional(Failure.Defect) }
+  {
+    operation: Schema.String,
+    detail: Schema.String,
+    cause: Schema.optional(Failure.Defect),
+    permanent: Schema.optional(Schema.Boolean)
+  }
 ) {
   get message(): string {
     return `store unavailable during ${this.operation}: ${this.detail}`

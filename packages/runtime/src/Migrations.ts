@@ -414,18 +414,58 @@ export const mapSqlErrors =
       effect,
       (error): Effect.Effect<never, Exclude<E, SqlError> | StoreUnavailable> =>
         isSqlError(error)
-          ? Effect.fail(new StoreUnavailable({ operation, detail: describeSqlError(error), cause: error }))
+          ? Effect.fail(storeUnavailable(operation, error))
           : Effect.fail(error as Exclude<E, SqlError>)
     ).pipe(
       // @effect/sql turns a failed COMMIT or ROLLBACK into a defect: a disk or lock failure is still the store's.
       Effect.catchSomeDefect((defect) =>
         isSqlError(defect)
-          ? Option.some(
-            Effect.fail(new StoreUnavailable({ operation, detail: describeSqlError(defect), cause: defect }))
-          )
+          ? Option.some(Effect.fail(storeUnavailable(operation, defect)))
           : Option.none()
       )
     )
+
+/** StoreUnavailable for a SqlError of `operation`: described, and marked permanent when it is. */
+export const storeUnavailable = (operation: string, error: SqlError): StoreUnavailable =>
+  new StoreUnavailable({
+    operation,
+    detail: describeSqlError(error),
+    cause: error,
+    ...(isPermanent(error) ? { permanent: true } : {})
+  })
+
+// PostgreSQL's SQLSTATE classes where the statement itself is refused: data exceptions (22),
+// integrity constraints (23), syntax, undefined objects and privileges (42), features not
+// supported (0A), and data corruption (XX001, XX002). Everything else (connection exceptions 08,
+// rollbacks for serialization or deadlock 40, resources 53, locks 55, shutdowns 57, I/O 58, the
+// server's internal errors) may pass.
+const permanentPgClasses = new Set(["22", "23", "42", "0A"])
+const permanentPgCodes = new Set(["XX001", "XX002"])
+// SQLite's result codes of the same kind: a constraint, a type mismatch, a value too big, a bad
+// parameter index, an error in the statement (a missing table or column), a corrupt file or one
+// that is not a database. BUSY, LOCKED, IOERR, FULL, CANTOPEN and the like may pass.
+const permanentSqlitePrefixes = [
+  "SQLITE_CONSTRAINT",
+  "SQLITE_MISMATCH",
+  "SQLITE_TOOBIG",
+  "SQLITE_RANGE",
+  "SQLITE_CORRUPT",
+  "SQLITE_NOTADB"
+]
+
+/**
+ * Whether retrying `error`'s statement cannot help, by the database's own error code (a
+ * PostgreSQL SQLSTATE or a SQLite result code); an error without a code may pass.
+ */
+export const isPermanent = (error: SqlError): boolean => {
+  const cause = error.cause
+  const code = cause instanceof Error && "code" in cause && typeof cause.code === "string" ? cause.code : undefined
+  if (code === undefined) return false
+  if (code.startsWith("SQLITE_")) {
+    return code === "SQLITE_ERROR" || permanentSqlitePrefixes.some((prefix) => code.startsWith(prefix))
+  }
+  return code.length === 5 && (permanentPgClasses.has(code.slice(0, 2)) || permanentPgCodes.has(code))
+}
 
 /** A SqlError in words: its message and the driver's message and code underneath. */
 export const describeSqlError = (error: SqlError): string => {

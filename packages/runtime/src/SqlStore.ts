@@ -1755,8 +1755,7 @@ const powerOfTwoChunks = <A>(rows: ReadonlyArray<A>): Array<ReadonlyArray<A>> =>
   return chunks
 }
 
-const storeUnavailable = (operation: string, error: SqlError): StoreUnavailable =>
-  new StoreUnavailable({ operation, detail: Migrations.describeSqlError(error), cause: error })
+const storeUnavailable = Migrations.storeUnavailable
 
 interface RunRow {
   readonly id: string

@@ -357,7 +357,7 @@ for (const [storeName, makeStore] of Object.entries(stores)) {
 describe("Engine storage retries", () => {
   // A memory store whose writes fail with StoreUnavailable while `down` says so; `applied` makes a
   // failed write take effect anyway, as a commit whose answer was lost on the wire.
-  const flakyStore = (down: (operation: string) => "up" | "down" | "lost-answer") =>
+  const flakyStore = (down: (operation: string) => "up" | "down" | "lost-answer" | "refused") =>
     Layer.effect(
       Store,
       Effect.map(MemoryStore.make, (store) => {
@@ -370,6 +370,11 @@ describe("Engine storage retries", () => {
             const state = down(operation)
             const unavailable = new Errors.StoreUnavailable({ operation, detail: "connection reset" })
             if (state === "down") return Effect.fail(unavailable)
+            if (state === "refused") {
+              return Effect.fail(
+                new Errors.StoreUnavailable({ operation, detail: "relation does not exist", permanent: true })
+              )
+            }
             if (state === "lost-answer") return Effect.zipRight(f(...args), Effect.fail(unavailable))
             return f(...args)
           })
@@ -450,6 +455,38 @@ describe("Engine storage retries", () => {
         expect(executed.outcome).toEqual({ status: "succeeded", output: 1 })
         expect(Object.fromEntries(counter.counts)).toEqual({ one: 1 })
         expect((yield* store.readJournal(runId)).steps).toHaveLength(1)
+      }),
+      layer
+    )
+  })
+
+  it.live("does not retry an error the database marks permanent: it surfaces at once", () => {
+    const calls: Array<string> = []
+    const layer = Layer.provideMerge(
+      Client.layer,
+      flakyStore((operation) => {
+        calls.push(operation)
+        return operation === "completeStep" || operation === "finishRun" ? "refused" : "up"
+      })
+    )
+    return Effect.provide(
+      Effect.gen(function*() {
+        const one = Step.make({ name: "one", success: Schema.Number, run: () => Effect.succeed(1) })
+        const two = Step.make({ name: "two", success: Schema.Number, run: () => Effect.succeed(2) })
+        const wf = Workflow.make({
+          name: "refused",
+          input: Schema.Void,
+          success: Schema.Number,
+          run: () => Effect.zipWith(one(), two(), (a, b) => a + b)
+        })
+        const client = yield* Client.Client
+        const store = yield* Store
+        const { runId } = yield* client.start(wf, undefined)
+        const run = yield* store.claimRun({ id: runId, owner: "w1", leaseMillis: 30_000, now: Date.now() })
+        const error = yield* Effect.flip(Engine.execute(wf, run, { owner: "w1", storageRetry: fast }))
+        expect(error).toMatchObject({ _tag: "StoreUnavailable", permanent: true })
+        // One try, no retries (the fast schedule would have made 21).
+        expect(calls.filter((c) => c === "completeStep" || c === "finishRun")).toHaveLength(1)
       }),
       layer
     )

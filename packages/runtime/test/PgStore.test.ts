@@ -239,6 +239,23 @@ describe("PgStore", () => {
         expect(error.message).toContain("not a postgres:// or postgresql:// URL")
       }))
 
+    it.live("a statement the database refuses is a permanent StoreUnavailable; a server that is gone is not", () =>
+      Effect.gen(function*() {
+        const refused = yield* withStore(
+          yield* freshSchema,
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`DROP TABLE weft_steps`
+            return yield* Effect.flip(Effect.flatMap(Store, (store) => store.readJournal("r")))
+          })
+        )
+        expect(refused).toMatchObject({ _tag: "StoreUnavailable", operation: "readJournal", permanent: true })
+        expect(refused.detail).toContain("42P01")
+        const gone = yield* Effect.flip(withStore("postgres://weft@127.0.0.1:1/nope", Effect.void))
+        expect(gone).toMatchObject({ _tag: "StoreUnavailable", operation: "open" })
+        expect("permanent" in gone && gone.permanent).toBeFalsy()
+      }))
+
     it.live("a database error later is StoreUnavailable naming the operation", () =>
       Effect.gen(function*() {
         const error = yield* withStore(

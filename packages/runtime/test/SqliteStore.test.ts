@@ -5,6 +5,7 @@
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -73,6 +74,34 @@ describe("SqliteStore", () => {
         )
         expect(settings).toEqual([1, 250])
       }))
+
+    it.scoped("a statement the database refuses is a permanent StoreUnavailable", () =>
+      Effect.gen(function*() {
+        const filename = Path.join(yield* tempDirectory, "weft.db")
+        const refused = yield* withStore(
+          filename,
+          Effect.gen(function*() {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`DROP TABLE weft_attempts`
+            return yield* Effect.flip(Effect.flatMap(Store, (store) => store.readJournal("r")))
+          })
+        )
+        expect(refused).toMatchObject({ _tag: "StoreUnavailable", operation: "readJournal", permanent: true })
+        expect(refused.detail).toContain("no such table")
+      }))
+
+    it("tells permanent database errors from passing ones by their codes", () => {
+      const withCode = (code: string | undefined) =>
+        new SqlError({
+          message: "failed",
+          cause: Object.assign(new Error("driver"), code === undefined ? {} : { code })
+        })
+      const permanent = ["23505", "42P01", "22P02", "0A000", "XX001", "SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_ERROR"]
+      const passing = ["08006", "57P01", "40001", "40P01", "53300", "55P03", "SQLITE_BUSY", "SQLITE_IOERR_WRITE"]
+      expect(permanent.filter((code) => !Migrations.isPermanent(withCode(code)))).toEqual([])
+      expect(passing.filter((code) => Migrations.isPermanent(withCode(code)))).toEqual([])
+      expect(Migrations.isPermanent(withCode(undefined))).toBe(false)
+    })
 
     it.scoped("creates the missing parent directories of the file", () =>
       Effect.gen(function*() {
