@@ -470,8 +470,17 @@ export const makeWith = (
       options.onBatch?.(batch.length)
       const alone = (batch.length === 1 && batch[0].step === undefined && batch[0].attempt === undefined &&
         batch[0].atomic !== true) || (dialect === "postgres" && combinableEnd(batch, 0) === batch.length)
+      // A batch of several writes refused for good cannot say which write was refused: none is
+      // marked permanent, so each is retried (and the refused one, alone, fails for good then).
       const unavailable = (error: SqlError) =>
-        Effect.succeed(batch.map((write) => Exit.fail(storeUnavailable(write.operation, error))))
+        Effect.succeed(batch.map((write) => {
+          const failed = storeUnavailable(write.operation, error)
+          return Exit.fail(
+            batch.length > 1 && failed.permanent === true
+              ? new StoreUnavailable({ operation: failed.operation, detail: failed.detail, cause: failed.cause })
+              : failed
+          )
+        }))
       const once = alone ? writeBatch(batch, true) : transaction(writeBatch(batch, false))
       return retryLazily(once, { schedule: Schedule.recurs(3), while: isDeadlock }).pipe(
         // Committed: wake this process's workers at once, without the round trip through the server.

@@ -323,6 +323,14 @@ describe("SqlStore group commit on SQLite", () => {
         ["StoreUnavailable", "completeStep"],
         ["StoreUnavailable", "renewLease"]
       ])
+      // The database refused the statement for good (SQLITE_MISMATCH), but which write it was is not
+      // known: none is marked permanent, so each is retried by its caller.
+      expect(errors.filter((error) => "permanent" in error && error.permanent === true)).toEqual([])
+      // Alone, the refused write is refused for good.
+      expect(yield* Effect.flip(complete(store, "b", 0, "w1", { position: 0.5 }))).toMatchObject({
+        _tag: "StoreUnavailable",
+        permanent: true
+      })
       expect(yield* store.readJournal("a")).toEqual({ steps: [], attempts: [] })
       expect(Option.getOrThrow(yield* store.getRun("a"))).toMatchObject({
         updatedAt: T0,
