@@ -1349,7 +1349,7 @@ export const makeWith = (
               if (taken.length === 0) return [{ taken: false }]
               const payload = decodeJson(taken[0].payload)
               yield* insertRows("weft_steps", [
-                stepValues({ ...step, result: { _tag: "Success", value: payload }, failed: false }, undefined)
+                stepValues({ ...step, result: { _tag: "Success", value: payload }, failed: false }, false)
               ])
               return [{ taken: true, payload }]
             }))
@@ -1439,16 +1439,15 @@ export const makeWith = (
               WHERE id = ${parent} AND status = 'waiting'
                 AND (waiting_for = ${Waits.childKey(id)} OR ${listedIn(Waits.childKey(id))})
               RETURNING queue`
+          // The last step's completion: its rows are written when the end is.
+          const last = step === undefined ? undefined : journalRows(step.step, step.attempt)
           return fenced({
             operation: "finishRun",
             runId: id,
             owner,
             finish: { status: outcome.status, output, failure, now },
-            // The last step's completion: its rows are written when the end is.
-            step: step === undefined ? undefined : stepValues(step.step, step.attempt),
-            attempt: step?.attempt === undefined || ImpliedAttempts.implied(step.step, step.attempt)
-              ? undefined
-              : attemptValues(step.attempt),
+            step: last?.step,
+            attempt: last?.attempt,
             // Not folded into a combined statement (SQLite, or a batch that cannot combine): the end
             // and a parent's wake are two statements in one transaction.
             atomic: true,
@@ -1539,18 +1538,17 @@ export const makeWith = (
       // The step's completion clears the run's reason: a `backing off ...` left by recordAttempt
       // would otherwise describe a run that is progressing.
       completeStep: ({ attempt, now, owner, step }) =>
-        Effect.suspend(() =>
-          fenced({
+        Effect.suspend(() => {
+          const rows = journalRows(step, attempt)
+          return fenced({
             operation: "completeStep",
             runId: step.runId,
             owner,
             touch: { _tag: "Fence", reason: null, now },
-            step: stepValues(step, attempt),
-            attempt: attempt === undefined || ImpliedAttempts.implied(step, attempt)
-              ? undefined
-              : attemptValues(attempt)
+            step: rows.step,
+            attempt: rows.attempt
           })
-        )
+        })
     }
     return service
   })
@@ -1723,8 +1721,21 @@ type AttemptValues = {
   readonly stop_reason: string | null
 }
 
-// `attempt`: the final attempt written with the step, if any.
-const stepValues = (step: StepRecord, attempt: AttemptRow | undefined): StepValues => ({
+// The rows of a step's completion: the step's, and its final attempt's unless the step row stands
+// for it (see ImpliedAttempts).
+const journalRows = (
+  step: StepRecord,
+  attempt: AttemptRow | undefined
+): { readonly step: StepValues; readonly attempt: AttemptValues | undefined } => {
+  const implied = attempt !== undefined && ImpliedAttempts.implied(step, attempt)
+  return {
+    step: stepValues(step, implied),
+    attempt: attempt === undefined || implied ? undefined : attemptValues(attempt)
+  }
+}
+
+// `implied`: the row also stands for the step's final attempt.
+const stepValues = (step: StepRecord, implied: boolean): StepValues => ({
   run_id: step.runId,
   step_id: step.stepId,
   name: step.name,
@@ -1735,7 +1746,7 @@ const stepValues = (step: StepRecord, attempt: AttemptRow | undefined): StepValu
   attempts: step.attempts,
   started_at: step.startedAt,
   finished_at: step.finishedAt,
-  attempt_implied: attempt !== undefined && ImpliedAttempts.implied(step, attempt) ? 1 : 0
+  attempt_implied: implied ? 1 : 0
 })
 
 const attemptValues = (attempt: AttemptRow): AttemptValues => ({
